@@ -1,0 +1,23 @@
+"""bygpt-codec: a byte tokenizer and text codec for byte-level language models
+that read and predict 4 bytes per step.
+
+    >>> import bygpt_codec
+    >>> c = bygpt_codec.Codec(scheme="jpblock")
+    >>> data = c.encode("こんにちは")
+    >>> len(data) % 4, c.decode(data)
+    (0, 'こんにちは')
+
+Importing this package never imports torch or transformers.
+"""
+
+from ._codec import Codec, EncodingStats
+from ._errors import DecodeError
+from ._native import SCHEMES as _SCHEMES
+from ._native import IncrementalDecoder
+
+SCHEMES: tuple[str, ...] = tuple(_SCHEMES)
+FILLER = 0xFF
+BLOCK = 4
+
+__version__ = "0.1.0"
+__all__ = ["BLOCK", "Codec", "DecodeError", "EncodingStats", "FILLER", "IncrementalDecoder", "SCHEMES"]

@@ -1,0 +1,400 @@
+//! Bytes to text. One routine per scheme decodes as far as it can and says
+//! where it stopped, so one-shot and incremental decoding share every rule.
+
+use std::fmt;
+
+use crate::jpblock::{self, HIRAGANA_FIRST};
+use crate::scheme::{Scheme, BLOCK, FILLER, SPECIAL_LEAD};
+use crate::special::SpecialTokens;
+
+const REPLACEMENT: u32 = 0xFFFD;
+
+/// What to do with a malformed unit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ErrorMode {
+    /// Fail with a [`DecodeError`] at the unit's byte offset.
+    #[default]
+    Strict,
+    /// Emit one U+FFFD for the unit and resume: jpblock resumes at the next
+    /// block boundary (so no other block is affected); utf8 after the
+    /// longest valid prefix of the bad sequence, as CPython's decoder does.
+    Replace,
+}
+
+/// Options for one decode call.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DecodeOptions {
+    pub errors: ErrorMode,
+    /// Drop special blocks instead of rendering their names.
+    pub skip_special_tokens: bool,
+}
+
+/// Receives decoded code points (lone surrogates included).
+pub trait Sink {
+    fn push(&mut self, cp: u32);
+    fn push_name(&mut self, name: &str) {
+        for c in name.chars() {
+            self.push(u32::from(c));
+        }
+    }
+}
+
+impl Sink for Vec<u32> {
+    #[inline]
+    fn push(&mut self, cp: u32) {
+        Vec::push(self, cp);
+    }
+}
+
+/// A Rust `String` cannot hold a lone surrogate: those become U+FFFD.
+impl Sink for String {
+    #[inline]
+    fn push(&mut self, cp: u32) {
+        String::push(self, char::from_u32(cp).unwrap_or('\u{FFFD}'));
+    }
+    fn push_name(&mut self, name: &str) {
+        self.push_str(name);
+    }
+}
+
+/// The kinds of malformed unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeErrorKind {
+    /// A jpblock 2-byte code whose index is past the table's end.
+    TableIndexOutOfRange { index: u16 },
+    /// A jpblock code (or special block) that would cross a block boundary.
+    CrossesBlock { lead: u8, len: u8 },
+    /// The data ends inside a code.
+    Truncated { lead: u8, len: u8, have: u8 },
+    /// A code point written with a longer code than its shortest one.
+    NonShortest { cp: u32 },
+    /// A 4-byte code above U+10FFFF.
+    OutOfRange { value: u32 },
+    /// A special block whose id is not registered.
+    UnknownSpecial { id: u32 },
+    /// A byte that cannot start a UTF-8 character (utf8 scheme).
+    InvalidLead { byte: u8 },
+    /// A UTF-8 sequence broken by this byte (utf8 scheme).
+    InvalidContinuation { lead: u8, byte: u8 },
+}
+
+impl fmt::Display for DecodeErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::TableIndexOutOfRange { index } => write!(
+                f,
+                "2-byte code index {index} is past the end of the table ({} entries)",
+                jpblock::TABLE.len()
+            ),
+            Self::CrossesBlock { lead, len } => {
+                write!(
+                    f,
+                    "{len}-byte code with lead byte 0x{lead:02X} crosses a 4-byte block boundary"
+                )
+            }
+            Self::Truncated { lead, len, have } => {
+                write!(f, "data ends inside a {len}-byte code with lead byte 0x{lead:02X} ({have} bytes present)")
+            }
+            Self::NonShortest { cp } => write!(
+                f,
+                "U+{cp:04X} has a shorter code; only the shortest is valid"
+            ),
+            Self::OutOfRange { value } => write!(f, "value 0x{value:06X} is above U+10FFFF"),
+            Self::UnknownSpecial { id } => write!(f, "unknown special token id {id}"),
+            Self::InvalidLead { byte } => write!(f, "byte 0x{byte:02X} cannot start a character"),
+            Self::InvalidContinuation { lead, byte } => {
+                write!(
+                    f,
+                    "byte 0x{byte:02X} cannot continue the sequence started by 0x{lead:02X}"
+                )
+            }
+        }
+    }
+}
+
+/// A malformed unit in strict mode: where it starts and what is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    pub scheme: Scheme,
+    /// Byte offset of the unit's first byte in the whole input.
+    pub position: u64,
+    pub kind: DecodeErrorKind,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {} data at byte {}: {}",
+            self.scheme, self.position, self.kind
+        )
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Decodes `data`, whose first byte sits at offset `base` of the stream.
+///
+/// Returns the index where decoding stopped. Below `data.len()` only when
+/// `last` is false and an incomplete unit starts there (the caller keeps those
+/// bytes for the next chunk). Above `data.len()` when replace mode skipped
+/// past the end: the caller skips that many bytes of the next chunk.
+pub(crate) fn decode_chunk<S: Sink>(
+    scheme: Scheme,
+    specials: &SpecialTokens,
+    data: &[u8],
+    base: u64,
+    last: bool,
+    opts: &DecodeOptions,
+    sink: &mut S,
+) -> Result<usize, DecodeError> {
+    let step = match scheme {
+        Scheme::Jpblock => jpblock_chunk(specials, data, base, last, opts, sink),
+        Scheme::Utf8 => utf8_chunk(specials, data, base, last, opts, sink),
+    };
+    step.map_err(|(i, kind)| DecodeError {
+        scheme,
+        position: base + i as u64,
+        kind,
+    })
+}
+
+/// What went wrong and where, before it is turned into a [`DecodeError`].
+type Failure = (usize, DecodeErrorKind);
+
+#[inline]
+fn block_offset(base: u64, i: usize) -> usize {
+    ((base + i as u64) % BLOCK as u64) as usize
+}
+
+fn push_special<S: Sink>(
+    specials: &SpecialTokens,
+    id: u32,
+    opts: &DecodeOptions,
+    sink: &mut S,
+) -> Result<(), DecodeErrorKind> {
+    match specials.name(id) {
+        Some(_) if opts.skip_special_tokens => Ok(()),
+        Some(name) => {
+            sink.push_name(name);
+            Ok(())
+        }
+        None => Err(DecodeErrorKind::UnknownSpecial { id }),
+    }
+}
+
+#[inline]
+fn be(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0, |acc, &b| (acc << 8) | u32::from(b))
+}
+
+fn jpblock_chunk<S: Sink>(
+    specials: &SpecialTokens,
+    data: &[u8],
+    base: u64,
+    last: bool,
+    opts: &DecodeOptions,
+    sink: &mut S,
+) -> Result<usize, Failure> {
+    let mut i = 0;
+    while i < data.len() {
+        let lead = data[i];
+        // 1-byte codes first: they are most of Japanese text.
+        if lead < 0x80 {
+            sink.push(u32::from(lead));
+            i += 1;
+            continue;
+        }
+        if lead < jpblock::TABLE_LEAD {
+            sink.push(HIRAGANA_FIRST + u32::from(lead - 0x80));
+            i += 1;
+            continue;
+        }
+        if lead == FILLER {
+            i += 1;
+            continue;
+        }
+        let len = jpblock::code_len(lead);
+        let q = block_offset(base, i);
+        let outcome = if q + len > BLOCK {
+            Err(DecodeErrorKind::CrossesBlock {
+                lead,
+                len: len as u8,
+            })
+        } else if i + len > data.len() {
+            if !last {
+                return Ok(i);
+            }
+            Err(DecodeErrorKind::Truncated {
+                lead,
+                len: len as u8,
+                have: (data.len() - i) as u8,
+            })
+        } else {
+            jpblock_multibyte(specials, &data[i..i + len], opts, sink)
+        };
+        match outcome {
+            Ok(()) => i += len,
+            Err(kind) if opts.errors == ErrorMode::Strict => return Err((i, kind)),
+            Err(_) => {
+                sink.push(REPLACEMENT);
+                i += BLOCK - q; // resume at the next block: other blocks never see this error
+            }
+        }
+    }
+    Ok(i)
+}
+
+/// Validates and emits one complete jpblock code of 2 to 4 bytes.
+#[inline]
+fn jpblock_multibyte<S: Sink>(
+    specials: &SpecialTokens,
+    code: &[u8],
+    opts: &DecodeOptions,
+    sink: &mut S,
+) -> Result<(), DecodeErrorKind> {
+    match code[0] {
+        jpblock::BMP_LEAD => {
+            let cp = be(&code[1..]);
+            if cp < 0x80 || jpblock::is_hiragana(cp) || jpblock::table_index(cp).is_some() {
+                return Err(DecodeErrorKind::NonShortest { cp });
+            }
+            sink.push(cp);
+        }
+        jpblock::ASTRAL_LEAD => {
+            let cp = be(&code[1..]);
+            if cp > 0x10_FFFF {
+                return Err(DecodeErrorKind::OutOfRange { value: cp });
+            }
+            if cp < 0x1_0000 {
+                return Err(DecodeErrorKind::NonShortest { cp });
+            }
+            sink.push(cp);
+        }
+        SPECIAL_LEAD => push_special(specials, be(&code[1..]), opts, sink)?,
+        lead => {
+            let index = (u16::from(lead - jpblock::TABLE_LEAD) << 8) | u16::from(code[1]);
+            match jpblock::TABLE.get(usize::from(index)) {
+                Some(&cp) => sink.push(u32::from(cp)),
+                None => return Err(DecodeErrorKind::TableIndexOutOfRange { index }),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Continuation bytes needed after `lead`, and the allowed range of the first
+/// one (the ranges that rule out overlong forms and values past U+10FFFF).
+/// Surrogates (ED A0..BF) are allowed: the encoder writes lone surrogates.
+#[inline]
+fn utf8_shape(lead: u8) -> Option<(usize, u8, u8)> {
+    match lead {
+        0xC2..=0xDF => Some((1, 0x80, 0xBF)),
+        0xE0 => Some((2, 0xA0, 0xBF)),
+        0xE1..=0xEF => Some((2, 0x80, 0xBF)),
+        0xF0 => Some((3, 0x90, 0xBF)),
+        0xF1..=0xF3 => Some((3, 0x80, 0xBF)),
+        0xF4 => Some((3, 0x80, 0x8F)),
+        _ => None,
+    }
+}
+
+fn utf8_chunk<S: Sink>(
+    specials: &SpecialTokens,
+    data: &[u8],
+    base: u64,
+    last: bool,
+    opts: &DecodeOptions,
+    sink: &mut S,
+) -> Result<usize, Failure> {
+    let mut i = 0;
+    while i < data.len() {
+        let lead = data[i];
+        if lead < 0x80 {
+            sink.push(u32::from(lead));
+            i += 1;
+            continue;
+        }
+        if lead == FILLER {
+            i += 1;
+            continue;
+        }
+        // Each arm yields Ok(len) for a good unit or Err((kind, bad_len)),
+        // where bad_len is how many bytes the U+FFFD replaces.
+        let outcome: Result<usize, (DecodeErrorKind, usize)> = if lead == SPECIAL_LEAD {
+            if block_offset(base, i) != 0 {
+                Err((
+                    DecodeErrorKind::CrossesBlock {
+                        lead,
+                        len: BLOCK as u8,
+                    },
+                    1,
+                ))
+            } else if i + BLOCK > data.len() {
+                if !last {
+                    return Ok(i);
+                }
+                let have = data.len() - i;
+                Err((
+                    DecodeErrorKind::Truncated {
+                        lead,
+                        len: BLOCK as u8,
+                        have: have as u8,
+                    },
+                    have,
+                ))
+            } else {
+                push_special(specials, be(&data[i + 1..i + BLOCK]), opts, sink)
+                    .map(|()| BLOCK)
+                    .map_err(|kind| (kind, BLOCK))
+            }
+        } else {
+            match utf8_shape(lead) {
+                None => Err((DecodeErrorKind::InvalidLead { byte: lead }, 1)),
+                Some((need, lo, hi)) => {
+                    let mut cp = u32::from(lead) & (0x7F >> (need + 1));
+                    let mut bad = None;
+                    for k in 1..=need {
+                        let Some(&byte) = data.get(i + k) else {
+                            if !last {
+                                return Ok(i);
+                            }
+                            let len = (need + 1) as u8;
+                            bad = Some((
+                                DecodeErrorKind::Truncated {
+                                    lead,
+                                    len,
+                                    have: k as u8,
+                                },
+                                k,
+                            ));
+                            break;
+                        };
+                        let (l, h) = if k == 1 { (lo, hi) } else { (0x80, 0xBF) };
+                        if !(l..=h).contains(&byte) {
+                            bad = Some((DecodeErrorKind::InvalidContinuation { lead, byte }, k));
+                            break;
+                        }
+                        cp = (cp << 6) | u32::from(byte & 0x3F);
+                    }
+                    match bad {
+                        Some(b) => Err(b),
+                        None => {
+                            sink.push(cp);
+                            Ok(need + 1)
+                        }
+                    }
+                }
+            }
+        };
+        match outcome {
+            Ok(len) => i += len,
+            Err((kind, _)) if opts.errors == ErrorMode::Strict => return Err((i, kind)),
+            Err((_, bad_len)) => {
+                sink.push(REPLACEMENT);
+                i += bad_len;
+            }
+        }
+    }
+    Ok(i)
+}

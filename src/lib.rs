@@ -1,0 +1,414 @@
+//! Python bindings for bygpt-codec-core: argument conversion only.
+//!
+//! `str` arguments are read in place (their Latin-1/UCS-2/UCS-4 storage), and
+//! the GIL is released around any large amount of work.
+
+use std::ffi::c_void;
+
+use bygpt_codec_core::{
+    jpblock, Codec, DecodeError, DecodeOptions, EncodeOptions, ErrorMode, IncrementalDecoder,
+    PaddingSide, Scheme, Stats, TextRef,
+};
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::string::PyStringData;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
+
+/// Work below this many units stays on the calling thread with the GIL held:
+/// releasing it costs more than it saves on short texts.
+const DETACH_MIN: usize = 1 << 16;
+
+fn text_ref<'a>(s: &'a Bound<'_, PyString>) -> PyResult<TextRef<'a>> {
+    // SAFETY: a str is immutable and `s` keeps it alive while the slice is used.
+    Ok(match unsafe { s.data() }? {
+        PyStringData::Ucs1(b) => TextRef::Latin1(b),
+        PyStringData::Ucs2(u) => TextRef::Ucs2(u),
+        PyStringData::Ucs4(u) => TextRef::Ucs4(u),
+    })
+}
+
+fn parse_scheme(name: &str) -> PyResult<Scheme> {
+    Scheme::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = Scheme::ALL.iter().map(|s| s.name()).collect();
+        PyValueError::new_err(format!(
+            "unknown scheme {name:?}; known schemes: {}",
+            known.join(", ")
+        ))
+    })
+}
+
+fn parse_errors(errors: &str) -> PyResult<ErrorMode> {
+    match errors {
+        "strict" => Ok(ErrorMode::Strict),
+        "replace" => Ok(ErrorMode::Replace),
+        other => Err(PyValueError::new_err(format!(
+            "errors must be 'strict' or 'replace', not {other:?}"
+        ))),
+    }
+}
+
+/// Raises bygpt_codec.DecodeError (a ValueError with .position and .row).
+fn decode_error(py: Python<'_>, e: &DecodeError, row: Option<usize>) -> PyErr {
+    let msg = match row {
+        Some(r) => format!("row {r}: {e}"),
+        None => e.to_string(),
+    };
+    match py
+        .import("bygpt_codec._errors")
+        .and_then(|m| m.getattr("DecodeError"))
+    {
+        Ok(cls) => match cls.call1((msg, e.position, row)) {
+            Ok(inst) => PyErr::from_value(inst),
+            Err(err) => err,
+        },
+        Err(err) => err,
+    }
+}
+
+/// A Python str from code points (CPython picks the narrowest storage).
+fn py_str<'py>(py: Python<'py>, cps: &[u32]) -> PyResult<Bound<'py, PyString>> {
+    // SAFETY: the pointer and length describe `cps`; kind 4 means u32 units.
+    unsafe {
+        let ptr = pyo3::ffi::PyUnicode_FromKindAndData(
+            4,
+            cps.as_ptr() as *const c_void,
+            cps.len() as isize,
+        );
+        Ok(Bound::from_owned_ptr_or_err(py, ptr)?.cast_into_unchecked())
+    }
+}
+
+/// Bytes of any accepted input: bytes, bytearray, uint8 buffers directly;
+/// anything else (int arrays, tensors, lists of ints) through the Python helper,
+/// which checks every value is in 0..=255.
+fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
+    if let Ok(b) = data.cast::<PyBytes>() {
+        return f(b.as_bytes());
+    }
+    if let Ok(b) = data.cast::<PyByteArray>() {
+        return f(&b.to_vec());
+    }
+    if let Ok(buf) = PyBuffer::<u8>::get(data) {
+        if buf.dimensions() > 1 {
+            return Err(PyValueError::new_err(format!(
+                "expected one row of bytes (1-D), got a buffer of shape {:?}; use decode_batch for a batch",
+                buf.shape()
+            )));
+        }
+        return f(&buf.to_vec(data.py())?);
+    }
+    let py = data.py();
+    let converted = py
+        .import("bygpt_codec._convert")?
+        .call_method1("as_bytes", (data,))?;
+    f(converted.cast::<PyBytes>()?.as_bytes())
+}
+
+fn maybe_detach<T: Send>(py: Python<'_>, size: usize, f: impl FnOnce() -> T + Send) -> T {
+    if size >= DETACH_MIN {
+        py.detach(f)
+    } else {
+        f()
+    }
+}
+
+/// The codec. Immutable: share one between threads freely.
+#[pyclass(module = "bygpt_codec._native", name = "_Codec", subclass, frozen)]
+struct PyCodec {
+    codec: Codec,
+}
+
+#[pymethods]
+impl PyCodec {
+    #[new]
+    #[pyo3(signature = (scheme = "jpblock", special_tokens = None))]
+    fn new(scheme: &str, special_tokens: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let scheme = parse_scheme(scheme)?;
+        let extra: Vec<(String, u32)> = match special_tokens {
+            None => Vec::new(),
+            Some(obj) if obj.is_instance_of::<PyDict>() => obj
+                .cast::<PyDict>()?
+                .iter()
+                .map(|(k, v)| Ok((k.extract()?, v.extract()?)))
+                .collect::<PyResult<_>>()?,
+            Some(obj) if obj.is_instance_of::<PyString>() => {
+                return Err(PyTypeError::new_err(
+                    "special_tokens must be a dict of name -> id or a list of names",
+                ))
+            }
+            Some(obj) => {
+                let names: Vec<String> = obj.extract()?;
+                names.into_iter().zip(256u32..).collect()
+            }
+        };
+        let codec = Codec::with_special_tokens(scheme, extra)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(Self { codec })
+    }
+
+    /// The scheme's name: "jpblock" or "utf8".
+    #[getter]
+    fn scheme(&self) -> &'static str {
+        self.codec.scheme().name()
+    }
+
+    /// Every special token as (name, id), sorted by id.
+    fn _special_tokens(&self) -> Vec<(String, u32)> {
+        self.codec
+            .special_tokens()
+            .iter()
+            .map(|(n, i)| (n.to_string(), i))
+            .collect()
+    }
+
+    /// The 4-byte block of a special token.
+    fn special_bytes<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyBytes>> {
+        match self.codec.special_block(name) {
+            Some(block) => Ok(PyBytes::new(py, &block)),
+            None => {
+                let known: Vec<String> = self
+                    .codec
+                    .special_tokens()
+                    .iter()
+                    .map(|(n, _)| n.to_string())
+                    .collect();
+                Err(PyValueError::new_err(format!(
+                    "unknown special token {name:?}; known: {}",
+                    known.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// Encodes a str; the result's length is a multiple of 4.
+    #[pyo3(signature = (text, *, parse_special = false, add_special_tokens = false))]
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        text: &Bound<'py, PyString>,
+        parse_special: bool,
+        add_special_tokens: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let t = text_ref(text)?;
+        let opts = EncodeOptions {
+            parse_special,
+            add_special_tokens,
+            max_len: None,
+        };
+        let (bytes, _) = maybe_detach(py, t.units(), || self.codec.encode(t, &opts))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Decodes bytes (or any buffer of uint8, or integers in 0..=255) to str.
+    #[pyo3(signature = (data, *, errors = "strict", skip_special_tokens = false))]
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        errors: &str,
+        skip_special_tokens: bool,
+    ) -> PyResult<Bound<'py, PyString>> {
+        let opts = DecodeOptions {
+            errors: parse_errors(errors)?,
+            skip_special_tokens,
+        };
+        with_bytes(data, |bytes| {
+            let cps = maybe_detach(py, bytes.len(), || {
+                self.codec.decode_to_code_points(bytes, &opts)
+            })
+            .map_err(|e| decode_error(py, &e, None))?;
+            py_str(py, &cps)
+        })
+    }
+
+    /// Encodes a list of str into one buffer: ids (rows*width) then mask.
+    /// Returns (buffer, rows, width). Argument checks live in the Python layer.
+    #[pyo3(signature = (texts, *, left, max_length, truncation, pad_to_max_length, parse_special, add_special_tokens))]
+    #[allow(clippy::too_many_arguments)]
+    fn _encode_batch<'py>(
+        &self,
+        py: Python<'py>,
+        texts: &Bound<'py, PyList>,
+        left: bool,
+        max_length: Option<usize>,
+        truncation: bool,
+        pad_to_max_length: bool,
+        parse_special: bool,
+        add_special_tokens: bool,
+    ) -> PyResult<(Bound<'py, PyByteArray>, usize, usize)> {
+        let strings: Vec<Bound<'py, PyString>> = texts
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                t.cast_into::<PyString>().map_err(|e| {
+                    PyTypeError::new_err(format!(
+                        "texts[{k}] must be str, not {}",
+                        e.into_inner().get_type()
+                    ))
+                })
+            })
+            .collect::<PyResult<_>>()?;
+        let refs: Vec<TextRef<'_>> = strings.iter().map(text_ref).collect::<PyResult<_>>()?;
+        let opts = EncodeOptions {
+            parse_special,
+            add_special_tokens,
+            max_len: max_length.filter(|_| truncation),
+        };
+        let units: usize = refs.iter().map(TextRef::units).sum();
+        let rows = maybe_detach(py, units, || self.codec.encode_batch(&refs, &opts))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let longest = rows.iter().map(Vec::len).max().unwrap_or(0);
+        if let Some(max) = max_length {
+            if let Some((k, row)) = rows.iter().enumerate().find(|(_, r)| r.len() > max) {
+                return Err(PyValueError::new_err(format!(
+                    "row {k} encodes to {} bytes, over max_length {max}; pass truncation=True to cut it",
+                    row.len()
+                )));
+            }
+        }
+        let width = match max_length {
+            Some(max) if pad_to_max_length => max,
+            _ => longest,
+        };
+        let side = if left {
+            PaddingSide::Left
+        } else {
+            PaddingSide::Right
+        };
+        let n = rows.len() * width;
+        let out = PyByteArray::new_with(py, 2 * n, |buf| {
+            let (ids, mask) = buf.split_at_mut(n);
+            maybe_detach(py, n, || {
+                bygpt_codec_core::fill_padded(&rows, width, side, ids, mask)
+            });
+            Ok(())
+        })?;
+        Ok((out, rows.len(), width))
+    }
+
+    /// Decodes a list of bytes objects, in parallel for large batches.
+    #[pyo3(signature = (rows, *, errors, skip_special_tokens))]
+    fn _decode_rows<'py>(
+        &self,
+        py: Python<'py>,
+        rows: Vec<Bound<'py, PyBytes>>,
+        errors: &str,
+        skip_special_tokens: bool,
+    ) -> PyResult<Vec<Bound<'py, PyString>>> {
+        let opts = DecodeOptions {
+            errors: parse_errors(errors)?,
+            skip_special_tokens,
+        };
+        let slices: Vec<&[u8]> = rows.iter().map(|r| r.as_bytes()).collect();
+        let total = slices.iter().map(|s| s.len()).sum();
+        let decoded = maybe_detach(py, total, || self.codec.decode_batch(&slices, &opts))
+            .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
+        decoded.iter().map(|cps| py_str(py, cps)).collect()
+    }
+
+    /// Decodes a C-contiguous uint8 matrix given as a buffer and its row width.
+    #[pyo3(signature = (matrix, width, *, errors, skip_special_tokens))]
+    fn _decode_matrix<'py>(
+        &self,
+        py: Python<'py>,
+        matrix: &Bound<'py, PyBytes>,
+        width: usize,
+        errors: &str,
+        skip_special_tokens: bool,
+    ) -> PyResult<Vec<Bound<'py, PyString>>> {
+        let opts = DecodeOptions {
+            errors: parse_errors(errors)?,
+            skip_special_tokens,
+        };
+        let data = matrix.as_bytes();
+        if width == 0 {
+            return Err(PyValueError::new_err("width must be positive"));
+        }
+        let slices: Vec<&[u8]> = data.chunks(width).collect();
+        let decoded = maybe_detach(py, data.len(), || self.codec.decode_batch(&slices, &opts))
+            .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
+        decoded.iter().map(|cps| py_str(py, cps)).collect()
+    }
+
+    /// A streaming decoder: feed chunks, get text as soon as it is complete.
+    #[pyo3(signature = (*, errors = "strict", skip_special_tokens = false))]
+    fn incremental_decoder(
+        &self,
+        errors: &str,
+        skip_special_tokens: bool,
+    ) -> PyResult<PyIncrementalDecoder> {
+        let opts = DecodeOptions {
+            errors: parse_errors(errors)?,
+            skip_special_tokens,
+        };
+        Ok(PyIncrementalDecoder {
+            inner: self.codec.incremental_decoder(opts),
+        })
+    }
+
+    /// (chars, bytes, filler, straddling) of `text` under this codec's scheme.
+    fn _stats(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<(u64, u64, u64, u64)> {
+        let t = text_ref(text)?;
+        let s = maybe_detach(py, t.units(), || Stats::measure(self.codec.scheme(), t));
+        Ok((s.chars, s.bytes, s.filler, s.straddling))
+    }
+}
+
+/// Decodes a byte stream chunk by chunk; the joined output equals one-shot decoding.
+#[pyclass(module = "bygpt_codec._native", name = "IncrementalDecoder")]
+struct PyIncrementalDecoder {
+    inner: IncrementalDecoder,
+}
+
+#[pymethods]
+impl PyIncrementalDecoder {
+    /// Decodes `chunk`; with final=True an unfinished code at the end is an
+    /// error (or U+FFFD) and the decoder is ready for a new stream.
+    #[pyo3(signature = (chunk, r#final = false))]
+    fn decode<'py>(
+        &mut self,
+        py: Python<'py>,
+        chunk: &Bound<'py, PyAny>,
+        r#final: bool,
+    ) -> PyResult<Bound<'py, PyString>> {
+        let inner = &mut self.inner;
+        with_bytes(chunk, |bytes| {
+            let mut cps = Vec::with_capacity(bytes.len());
+            inner
+                .decode(bytes, r#final, &mut cps)
+                .map_err(|e| decode_error(py, &e, None))?;
+            py_str(py, &cps)
+        })
+    }
+
+    /// Forgets any held bytes and starts a new stream at offset 0.
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+
+    /// Bytes of the stream consumed so far.
+    #[getter]
+    fn position(&self) -> u64 {
+        self.inner.position()
+    }
+}
+
+/// The jpblock 2-byte table, for tests that re-derive it.
+#[pyfunction]
+fn _jp_table() -> Vec<u16> {
+    jpblock::TABLE.to_vec()
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyCodec>()?;
+    m.add_class::<PyIncrementalDecoder>()?;
+    m.add_function(wrap_pyfunction!(_jp_table, m)?)?;
+    m.add(
+        "SCHEMES",
+        Scheme::ALL.iter().map(|s| s.name()).collect::<Vec<_>>(),
+    )?;
+    Ok(())
+}
