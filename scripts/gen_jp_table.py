@@ -57,6 +57,7 @@ def render(table: list[int]) -> str:
         "",
         "/// The jpblock 2-byte code table T, sorted ascending by code point.",
         "/// Entry `i` is encoded as the bytes `0xE0 + i / 256`, `i % 256`.",
+        "#[rustfmt::skip]",
         f"pub const JP_TABLE: [u16; {len(table)}] = [",
     ]
     for start in range(0, len(table), 12):

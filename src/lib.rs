@@ -6,7 +6,7 @@
 use std::ffi::c_void;
 
 use bygpt_codec_core::{
-    jpblock, Codec, DecodeError, DecodeOptions, EncodeOptions, ErrorMode, IncrementalDecoder,
+    jpblock, Codec, DecodeError, DecodeOptions, EncodeOptions, ErrorMode, IncrementalDecoder, NarrowText,
     PaddingSide, Scheme, Stats, TextRef,
 };
 use pyo3::buffer::PyBuffer;
@@ -31,10 +31,7 @@ fn text_ref<'a>(s: &'a Bound<'_, PyString>) -> PyResult<TextRef<'a>> {
 fn parse_scheme(name: &str) -> PyResult<Scheme> {
     Scheme::from_name(name).ok_or_else(|| {
         let known: Vec<&str> = Scheme::ALL.iter().map(|s| s.name()).collect();
-        PyValueError::new_err(format!(
-            "unknown scheme {name:?}; known schemes: {}",
-            known.join(", ")
-        ))
+        PyValueError::new_err(format!("unknown scheme {name:?}; known schemes: {}", known.join(", ")))
     })
 }
 
@@ -42,9 +39,7 @@ fn parse_errors(errors: &str) -> PyResult<ErrorMode> {
     match errors {
         "strict" => Ok(ErrorMode::Strict),
         "replace" => Ok(ErrorMode::Replace),
-        other => Err(PyValueError::new_err(format!(
-            "errors must be 'strict' or 'replace', not {other:?}"
-        ))),
+        other => Err(PyValueError::new_err(format!("errors must be 'strict' or 'replace', not {other:?}"))),
     }
 }
 
@@ -54,10 +49,7 @@ fn decode_error(py: Python<'_>, e: &DecodeError, row: Option<usize>) -> PyErr {
         Some(r) => format!("row {r}: {e}"),
         None => e.to_string(),
     };
-    match py
-        .import("bygpt_codec._errors")
-        .and_then(|m| m.getattr("DecodeError"))
-    {
+    match py.import("bygpt_codec._errors").and_then(|m| m.getattr("DecodeError")) {
         Ok(cls) => match cls.call1((msg, e.position, row)) {
             Ok(inst) => PyErr::from_value(inst),
             Err(err) => err,
@@ -66,16 +58,18 @@ fn decode_error(py: Python<'_>, e: &DecodeError, row: Option<usize>) -> PyErr {
     }
 }
 
-/// A Python str from code points (CPython picks the narrowest storage).
-fn py_str<'py>(py: Python<'py>, cps: &[u32]) -> PyResult<Bound<'py, PyString>> {
-    // SAFETY: the pointer and length describe `cps`; kind 4 means u32 units.
+/// A Python str from decoded text (CPython copies it into its own storage).
+fn py_str<'py>(py: Python<'py>, text: &NarrowText) -> PyResult<Bound<'py, PyString>> {
+    let (kind, ptr, len) = match text {
+        NarrowText::Latin1(v) => (1, v.as_ptr() as *const c_void, v.len()),
+        NarrowText::Ucs2(v) => (2, v.as_ptr() as *const c_void, v.len()),
+        NarrowText::Ucs4(v) => (4, v.as_ptr() as *const c_void, v.len()),
+    };
+    // SAFETY: `ptr` and `len` describe the vector behind `text`, whose unit
+    // size is `kind` bytes.
     unsafe {
-        let ptr = pyo3::ffi::PyUnicode_FromKindAndData(
-            4,
-            cps.as_ptr() as *const c_void,
-            cps.len() as isize,
-        );
-        Ok(Bound::from_owned_ptr_or_err(py, ptr)?.cast_into_unchecked())
+        let obj = pyo3::ffi::PyUnicode_FromKindAndData(kind, ptr, len as isize);
+        Ok(Bound::from_owned_ptr_or_err(py, obj)?.cast_into_unchecked())
     }
 }
 
@@ -99,9 +93,7 @@ fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> PyResult<R>) 
         return f(&buf.to_vec(data.py())?);
     }
     let py = data.py();
-    let converted = py
-        .import("bygpt_codec._convert")?
-        .call_method1("as_bytes", (data,))?;
+    let converted = py.import("bygpt_codec._convert")?.call_method1("as_bytes", (data,))?;
     f(converted.cast::<PyBytes>()?.as_bytes())
 }
 
@@ -142,8 +134,8 @@ impl PyCodec {
                 names.into_iter().zip(256u32..).collect()
             }
         };
-        let codec = Codec::with_special_tokens(scheme, extra)
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let codec =
+            Codec::with_special_tokens(scheme, extra).map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Self { codec })
     }
 
@@ -155,11 +147,7 @@ impl PyCodec {
 
     /// Every special token as (name, id), sorted by id.
     fn _special_tokens(&self) -> Vec<(String, u32)> {
-        self.codec
-            .special_tokens()
-            .iter()
-            .map(|(n, i)| (n.to_string(), i))
-            .collect()
+        self.codec.special_tokens().iter().map(|(n, i)| (n.to_string(), i)).collect()
     }
 
     /// The 4-byte block of a special token.
@@ -167,12 +155,8 @@ impl PyCodec {
         match self.codec.special_block(name) {
             Some(block) => Ok(PyBytes::new(py, &block)),
             None => {
-                let known: Vec<String> = self
-                    .codec
-                    .special_tokens()
-                    .iter()
-                    .map(|(n, _)| n.to_string())
-                    .collect();
+                let known: Vec<String> =
+                    self.codec.special_tokens().iter().map(|(n, _)| n.to_string()).collect();
                 Err(PyValueError::new_err(format!(
                     "unknown special token {name:?}; known: {}",
                     known.join(", ")
@@ -191,11 +175,7 @@ impl PyCodec {
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let t = text_ref(text)?;
-        let opts = EncodeOptions {
-            parse_special,
-            add_special_tokens,
-            max_len: None,
-        };
+        let opts = EncodeOptions { parse_special, add_special_tokens, max_len: None };
         let (bytes, _) = maybe_detach(py, t.units(), || self.codec.encode(t, &opts))
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(PyBytes::new(py, &bytes))
@@ -210,13 +190,10 @@ impl PyCodec {
         errors: &str,
         skip_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyString>> {
-        let opts = DecodeOptions {
-            errors: parse_errors(errors)?,
-            skip_special_tokens,
-        };
+        let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
         with_bytes(data, |bytes| {
             let cps = maybe_detach(py, bytes.len(), || {
-                self.codec.decode_to_code_points(bytes, &opts)
+                self.codec.decode_to_code_points(bytes, &opts).map(NarrowText::from)
             })
             .map_err(|e| decode_error(py, &e, None))?;
             py_str(py, &cps)
@@ -243,19 +220,13 @@ impl PyCodec {
             .enumerate()
             .map(|(k, t)| {
                 t.cast_into::<PyString>().map_err(|e| {
-                    PyTypeError::new_err(format!(
-                        "texts[{k}] must be str, not {}",
-                        e.into_inner().get_type()
-                    ))
+                    PyTypeError::new_err(format!("texts[{k}] must be str, not {}", e.into_inner().get_type()))
                 })
             })
             .collect::<PyResult<_>>()?;
         let refs: Vec<TextRef<'_>> = strings.iter().map(text_ref).collect::<PyResult<_>>()?;
-        let opts = EncodeOptions {
-            parse_special,
-            add_special_tokens,
-            max_len: max_length.filter(|_| truncation),
-        };
+        let opts =
+            EncodeOptions { parse_special, add_special_tokens, max_len: max_length.filter(|_| truncation) };
         let units: usize = refs.iter().map(TextRef::units).sum();
         let rows = maybe_detach(py, units, || self.codec.encode_batch(&refs, &opts))
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -272,17 +243,11 @@ impl PyCodec {
             Some(max) if pad_to_max_length => max,
             _ => longest,
         };
-        let side = if left {
-            PaddingSide::Left
-        } else {
-            PaddingSide::Right
-        };
+        let side = if left { PaddingSide::Left } else { PaddingSide::Right };
         let n = rows.len() * width;
         let out = PyByteArray::new_with(py, 2 * n, |buf| {
             let (ids, mask) = buf.split_at_mut(n);
-            maybe_detach(py, n, || {
-                bygpt_codec_core::fill_padded(&rows, width, side, ids, mask)
-            });
+            maybe_detach(py, n, || bygpt_codec_core::fill_padded(&rows, width, side, ids, mask));
             Ok(())
         })?;
         Ok((out, rows.len(), width))
@@ -297,55 +262,53 @@ impl PyCodec {
         errors: &str,
         skip_special_tokens: bool,
     ) -> PyResult<Vec<Bound<'py, PyString>>> {
-        let opts = DecodeOptions {
-            errors: parse_errors(errors)?,
-            skip_special_tokens,
-        };
+        let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
         let slices: Vec<&[u8]> = rows.iter().map(|r| r.as_bytes()).collect();
         let total = slices.iter().map(|s| s.len()).sum();
-        let decoded = maybe_detach(py, total, || self.codec.decode_batch(&slices, &opts))
-            .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
-        decoded.iter().map(|cps| py_str(py, cps)).collect()
+        let decoded =
+            maybe_detach(py, total, || self.codec.decode_batch_map(&slices, &opts, NarrowText::from))
+                .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
+        decoded.iter().map(|t| py_str(py, t)).collect()
     }
 
-    /// Decodes a C-contiguous uint8 matrix given as a buffer and its row width.
+    /// Decodes a C-contiguous uint8 matrix (any buffer) given its row width.
+    /// The buffer is read in place: a caller that mutates it from another
+    /// thread meanwhile gets unspecified text, never a crash.
     #[pyo3(signature = (matrix, width, *, errors, skip_special_tokens))]
     fn _decode_matrix<'py>(
         &self,
         py: Python<'py>,
-        matrix: &Bound<'py, PyBytes>,
+        matrix: &Bound<'py, PyAny>,
         width: usize,
         errors: &str,
         skip_special_tokens: bool,
     ) -> PyResult<Vec<Bound<'py, PyString>>> {
-        let opts = DecodeOptions {
-            errors: parse_errors(errors)?,
-            skip_special_tokens,
-        };
-        let data = matrix.as_bytes();
-        if width == 0 {
-            return Err(PyValueError::new_err("width must be positive"));
+        let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
+        let buf = PyBuffer::<u8>::get(matrix)?;
+        if !buf.is_c_contiguous() {
+            return Err(PyValueError::new_err("matrix must be C-contiguous"));
         }
+        if width == 0 || buf.len_bytes() % width != 0 {
+            return Err(PyValueError::new_err(format!(
+                "width {width} does not divide {} bytes",
+                buf.len_bytes()
+            )));
+        }
+        // SAFETY: `buf` holds the exporter's buffer (it cannot be freed or
+        // resized) until it is dropped at the end of this function.
+        let data = unsafe { std::slice::from_raw_parts(buf.buf_ptr() as *const u8, buf.len_bytes()) };
         let slices: Vec<&[u8]> = data.chunks(width).collect();
-        let decoded = maybe_detach(py, data.len(), || self.codec.decode_batch(&slices, &opts))
-            .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
-        decoded.iter().map(|cps| py_str(py, cps)).collect()
+        let decoded =
+            maybe_detach(py, data.len(), || self.codec.decode_batch_map(&slices, &opts, NarrowText::from))
+                .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
+        decoded.iter().map(|t| py_str(py, t)).collect()
     }
 
     /// A streaming decoder: feed chunks, get text as soon as it is complete.
     #[pyo3(signature = (*, errors = "strict", skip_special_tokens = false))]
-    fn incremental_decoder(
-        &self,
-        errors: &str,
-        skip_special_tokens: bool,
-    ) -> PyResult<PyIncrementalDecoder> {
-        let opts = DecodeOptions {
-            errors: parse_errors(errors)?,
-            skip_special_tokens,
-        };
-        Ok(PyIncrementalDecoder {
-            inner: self.codec.incremental_decoder(opts),
-        })
+    fn incremental_decoder(&self, errors: &str, skip_special_tokens: bool) -> PyResult<PyIncrementalDecoder> {
+        let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
+        Ok(PyIncrementalDecoder { inner: self.codec.incremental_decoder(opts) })
     }
 
     /// (chars, bytes, filler, straddling) of `text` under this codec's scheme.
@@ -376,10 +339,8 @@ impl PyIncrementalDecoder {
         let inner = &mut self.inner;
         with_bytes(chunk, |bytes| {
             let mut cps = Vec::with_capacity(bytes.len());
-            inner
-                .decode(bytes, r#final, &mut cps)
-                .map_err(|e| decode_error(py, &e, None))?;
-            py_str(py, &cps)
+            inner.decode(bytes, r#final, &mut cps).map_err(|e| decode_error(py, &e, None))?;
+            py_str(py, &NarrowText::from(cps))
         })
     }
 
@@ -406,9 +367,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCodec>()?;
     m.add_class::<PyIncrementalDecoder>()?;
     m.add_function(wrap_pyfunction!(_jp_table, m)?)?;
-    m.add(
-        "SCHEMES",
-        Scheme::ALL.iter().map(|s| s.name()).collect::<Vec<_>>(),
-    )?;
+    m.add("SCHEMES", Scheme::ALL.iter().map(|s| s.name()).collect::<Vec<_>>())?;
     Ok(())
 }

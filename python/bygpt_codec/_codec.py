@@ -155,9 +155,13 @@ class Codec(_Codec):
         lists of ints). Fill bytes (0xFF) are skipped wherever they are, so
         padded rows need no mask. Strict errors name the row (``.row``)."""
         if _convert.is_matrix(rows):
-            data, n_rows, width = _convert.as_uint8_matrix(rows)
-            if width == 0:
+            n_rows, width = rows.shape
+            if width == 0 or n_rows == 0:
                 return [""] * n_rows
+            if isinstance(rows, np.ndarray) and rows.dtype == np.uint8 and rows.flags.c_contiguous:
+                data = rows  # read in place, no copy
+            else:
+                data = _convert.as_uint8_matrix(rows)[0]
             return self._decode_matrix(data, width, errors=errors, skip_special_tokens=skip_special_tokens)
         if isinstance(rows, (bytes, bytearray, memoryview, str)):
             raise TypeError("rows must be a batch (a 2-D array or a list of rows); use decode for one row")

@@ -41,21 +41,9 @@ pub fn pad_rows(rows: &[Vec<u8>], width: usize, side: PaddingSide) -> Padded {
 
 /// Writes padded `rows` into caller-provided `ids` and `mask` buffers
 /// (`rows.len() * width` bytes each), in parallel for large batches.
-pub fn fill_padded(
-    rows: &[Vec<u8>],
-    width: usize,
-    side: PaddingSide,
-    ids: &mut [u8],
-    mask: &mut [u8],
-) {
-    assert!(
-        ids.len() == rows.len() * width && mask.len() == ids.len(),
-        "buffer sizes must be rows * width"
-    );
-    assert!(
-        rows.iter().all(|r| r.len() <= width),
-        "rows must fit the width"
-    );
+pub fn fill_padded(rows: &[Vec<u8>], width: usize, side: PaddingSide, ids: &mut [u8], mask: &mut [u8]) {
+    assert!(ids.len() == rows.len() * width && mask.len() == ids.len(), "buffer sizes must be rows * width");
+    assert!(rows.iter().all(|r| r.len() <= width), "rows must fit the width");
     if width == 0 {
         return;
     }
@@ -71,16 +59,10 @@ pub fn fill_padded(
         mask[pad].fill(0);
     };
     let total: usize = ids.len();
-    let zipped = rows
-        .par_iter()
-        .zip(ids.par_chunks_mut(width))
-        .zip(mask.par_chunks_mut(width));
+    let zipped = rows.par_iter().zip(ids.par_chunks_mut(width)).zip(mask.par_chunks_mut(width));
     if total >= PARALLEL_MIN_UNITS {
         zipped.for_each(fill_one);
     } else {
-        rows.iter()
-            .zip(ids.chunks_mut(width))
-            .zip(mask.chunks_mut(width))
-            .for_each(fill_one);
+        rows.iter().zip(ids.chunks_mut(width)).zip(mask.chunks_mut(width)).for_each(fill_one);
     }
 }

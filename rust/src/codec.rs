@@ -28,12 +28,7 @@ struct Inner {
 impl Codec {
     /// A codec with the named special tokens only.
     pub fn new(scheme: Scheme) -> Codec {
-        Codec {
-            inner: Arc::new(Inner {
-                scheme,
-                specials: SpecialTokens::default(),
-            }),
-        }
+        Codec { inner: Arc::new(Inner { scheme, specials: SpecialTokens::default() }) }
     }
 
     /// A codec that also knows `extra` special tokens (ids from 256 up).
@@ -42,9 +37,7 @@ impl Codec {
         extra: Vec<(String, u32)>,
     ) -> Result<Codec, SpecialTokenError> {
         let specials = SpecialTokens::new(extra)?;
-        Ok(Codec {
-            inner: Arc::new(Inner { scheme, specials }),
-        })
+        Ok(Codec { inner: Arc::new(Inner { scheme, specials }) })
     }
 
     pub fn scheme(&self) -> Scheme {
@@ -69,11 +62,7 @@ impl Codec {
     }
 
     /// Encodes `text` into a new buffer. The bool says whether `max_len` cut it.
-    pub fn encode(
-        &self,
-        text: TextRef<'_>,
-        opts: &EncodeOptions,
-    ) -> Result<(Vec<u8>, bool), LimitTooSmall> {
+    pub fn encode(&self, text: TextRef<'_>, opts: &EncodeOptions) -> Result<(Vec<u8>, bool), LimitTooSmall> {
         let mut out = Vec::with_capacity(text.units() + text.units() / 2 + 8);
         let truncated = self.encode_into(text, opts, &mut out)?;
         Ok((out, truncated))
@@ -111,35 +100,18 @@ impl Codec {
         opts: &DecodeOptions,
         sink: &mut S,
     ) -> Result<(), DecodeError> {
-        decode_chunk(
-            self.inner.scheme,
-            &self.inner.specials,
-            data,
-            0,
-            true,
-            opts,
-            sink,
-        )
-        .map(|_| ())
+        decode_chunk(self.inner.scheme, &self.inner.specials, data, 0, true, opts, sink).map(|_| ())
     }
 
     /// Decodes into a Rust `String` (lone surrogates become U+FFFD there).
-    pub fn decode_to_string(
-        &self,
-        data: &[u8],
-        opts: &DecodeOptions,
-    ) -> Result<String, DecodeError> {
+    pub fn decode_to_string(&self, data: &[u8], opts: &DecodeOptions) -> Result<String, DecodeError> {
         let mut s = String::with_capacity(data.len() * 2);
         self.decode_into(data, opts, &mut s)?;
         Ok(s)
     }
 
     /// Decodes into code points, lone surrogates kept.
-    pub fn decode_to_code_points(
-        &self,
-        data: &[u8],
-        opts: &DecodeOptions,
-    ) -> Result<Vec<u32>, DecodeError> {
+    pub fn decode_to_code_points(&self, data: &[u8], opts: &DecodeOptions) -> Result<Vec<u32>, DecodeError> {
         let mut v = Vec::with_capacity(data.len());
         self.decode_into(data, opts, &mut v)?;
         Ok(v)
@@ -152,8 +124,20 @@ impl Codec {
         rows: &[&[u8]],
         opts: &DecodeOptions,
     ) -> Result<Vec<Vec<u32>>, (usize, DecodeError)> {
-        let one =
-            |(k, row): (usize, &&[u8])| self.decode_to_code_points(row, opts).map_err(|e| (k, e));
+        self.decode_batch_map(rows, opts, |cps| cps)
+    }
+
+    /// Like [`Codec::decode_batch`], applying `convert` to each row on the
+    /// worker thread that decoded it (e.g. `NarrowText::from`).
+    pub fn decode_batch_map<T: Send>(
+        &self,
+        rows: &[&[u8]],
+        opts: &DecodeOptions,
+        convert: impl Fn(Vec<u32>) -> T + Sync + Send,
+    ) -> Result<Vec<T>, (usize, DecodeError)> {
+        let one = |(k, row): (usize, &&[u8])| {
+            self.decode_to_code_points(row, opts).map(&convert).map_err(|e| (k, e))
+        };
         if rows.iter().map(|r| r.len()).sum::<usize>() >= PARALLEL_MIN_UNITS {
             rows.par_iter().enumerate().map(one).collect()
         } else {

@@ -32,6 +32,13 @@ pub struct DecodeOptions {
 /// Receives decoded code points (lone surrogates included).
 pub trait Sink {
     fn push(&mut self, cp: u32);
+    /// The first `n` of `cps` (the decoder's fast path hands over whole blocks).
+    #[inline(always)]
+    fn push_block(&mut self, cps: &[u32; 4], n: usize) {
+        for &cp in &cps[..n] {
+            self.push(cp);
+        }
+    }
     fn push_name(&mut self, name: &str) {
         for c in name.chars() {
             self.push(u32::from(c));
@@ -40,9 +47,22 @@ pub trait Sink {
 }
 
 impl Sink for Vec<u32> {
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, cp: u32) {
         Vec::push(self, cp);
+    }
+
+    #[inline(always)]
+    fn push_block(&mut self, cps: &[u32; 4], n: usize) {
+        // Always copy 4 values and keep n: one fixed-size store, no branch.
+        self.reserve(4);
+        let len = self.len();
+        for (slot, &cp) in self.spare_capacity_mut().iter_mut().zip(cps) {
+            slot.write(cp);
+        }
+        // SAFETY: reserve(4) made room for 4 more values and all 4 were just
+        // initialised; n <= 4.
+        unsafe { self.set_len(len + n.min(4)) };
     }
 }
 
@@ -87,26 +107,22 @@ impl fmt::Display for DecodeErrorKind {
                 jpblock::TABLE.len()
             ),
             Self::CrossesBlock { lead, len } => {
-                write!(
-                    f,
-                    "{len}-byte code with lead byte 0x{lead:02X} crosses a 4-byte block boundary"
-                )
+                write!(f, "{len}-byte code with lead byte 0x{lead:02X} crosses a 4-byte block boundary")
             }
             Self::Truncated { lead, len, have } => {
-                write!(f, "data ends inside a {len}-byte code with lead byte 0x{lead:02X} ({have} bytes present)")
+                write!(
+                    f,
+                    "data ends inside a {len}-byte code with lead byte 0x{lead:02X} ({have} bytes present)"
+                )
             }
-            Self::NonShortest { cp } => write!(
-                f,
-                "U+{cp:04X} has a shorter code; only the shortest is valid"
-            ),
+            Self::NonShortest { cp } => {
+                write!(f, "U+{cp:04X} has a shorter code; only the shortest is valid")
+            }
             Self::OutOfRange { value } => write!(f, "value 0x{value:06X} is above U+10FFFF"),
             Self::UnknownSpecial { id } => write!(f, "unknown special token id {id}"),
             Self::InvalidLead { byte } => write!(f, "byte 0x{byte:02X} cannot start a character"),
             Self::InvalidContinuation { lead, byte } => {
-                write!(
-                    f,
-                    "byte 0x{byte:02X} cannot continue the sequence started by 0x{lead:02X}"
-                )
+                write!(f, "byte 0x{byte:02X} cannot continue the sequence started by 0x{lead:02X}")
             }
         }
     }
@@ -123,11 +139,7 @@ pub struct DecodeError {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {} data at byte {}: {}",
-            self.scheme, self.position, self.kind
-        )
+        write!(f, "invalid {} data at byte {}: {}", self.scheme, self.position, self.kind)
     }
 }
 
@@ -152,11 +164,7 @@ pub(crate) fn decode_chunk<S: Sink>(
         Scheme::Jpblock => jpblock_chunk(specials, data, base, last, opts, sink),
         Scheme::Utf8 => utf8_chunk(specials, data, base, last, opts, sink),
     };
-    step.map_err(|(i, kind)| DecodeError {
-        scheme,
-        position: base + i as u64,
-        kind,
-    })
+    step.map_err(|(i, kind)| DecodeError { scheme, position: base + i as u64, kind })
 }
 
 /// What went wrong and where, before it is turned into a [`DecodeError`].
@@ -197,7 +205,16 @@ fn jpblock_chunk<S: Sink>(
     sink: &mut S,
 ) -> Result<usize, Failure> {
     let mut i = 0;
+    let mut block = [0u32; 4];
     while i < data.len() {
+        if block_offset(base, i) == 0 && i + BLOCK <= data.len() {
+            let bytes = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+            if let Some(n) = jpblock::decode_block_fast(bytes, &mut block) {
+                sink.push_block(&block, n);
+                i += BLOCK;
+                continue;
+            }
+        }
         let lead = data[i];
         // 1-byte codes first: they are most of Japanese text.
         if lead < 0x80 {
@@ -217,19 +234,12 @@ fn jpblock_chunk<S: Sink>(
         let len = jpblock::code_len(lead);
         let q = block_offset(base, i);
         let outcome = if q + len > BLOCK {
-            Err(DecodeErrorKind::CrossesBlock {
-                lead,
-                len: len as u8,
-            })
+            Err(DecodeErrorKind::CrossesBlock { lead, len: len as u8 })
         } else if i + len > data.len() {
             if !last {
                 return Ok(i);
             }
-            Err(DecodeErrorKind::Truncated {
-                lead,
-                len: len as u8,
-                have: (data.len() - i) as u8,
-            })
+            Err(DecodeErrorKind::Truncated { lead, len: len as u8, have: (data.len() - i) as u8 })
         } else {
             jpblock_multibyte(specials, &data[i..i + len], opts, sink)
         };
@@ -246,7 +256,7 @@ fn jpblock_chunk<S: Sink>(
 }
 
 /// Validates and emits one complete jpblock code of 2 to 4 bytes.
-#[inline]
+#[inline(always)]
 fn jpblock_multibyte<S: Sink>(
     specials: &SpecialTokens,
     code: &[u8],
@@ -323,26 +333,13 @@ fn utf8_chunk<S: Sink>(
         // where bad_len is how many bytes the U+FFFD replaces.
         let outcome: Result<usize, (DecodeErrorKind, usize)> = if lead == SPECIAL_LEAD {
             if block_offset(base, i) != 0 {
-                Err((
-                    DecodeErrorKind::CrossesBlock {
-                        lead,
-                        len: BLOCK as u8,
-                    },
-                    1,
-                ))
+                Err((DecodeErrorKind::CrossesBlock { lead, len: BLOCK as u8 }, 1))
             } else if i + BLOCK > data.len() {
                 if !last {
                     return Ok(i);
                 }
                 let have = data.len() - i;
-                Err((
-                    DecodeErrorKind::Truncated {
-                        lead,
-                        len: BLOCK as u8,
-                        have: have as u8,
-                    },
-                    have,
-                ))
+                Err((DecodeErrorKind::Truncated { lead, len: BLOCK as u8, have: have as u8 }, have))
             } else {
                 push_special(specials, be(&data[i + 1..i + BLOCK]), opts, sink)
                     .map(|()| BLOCK)
@@ -360,14 +357,7 @@ fn utf8_chunk<S: Sink>(
                                 return Ok(i);
                             }
                             let len = (need + 1) as u8;
-                            bad = Some((
-                                DecodeErrorKind::Truncated {
-                                    lead,
-                                    len,
-                                    have: k as u8,
-                                },
-                                k,
-                            ));
+                            bad = Some((DecodeErrorKind::Truncated { lead, len, have: k as u8 }, k));
                             break;
                         };
                         let (l, h) = if k == 1 { (lo, hi) } else { (0x80, 0xBF) };

@@ -56,75 +56,96 @@ impl EncodeOptions {
     }
 }
 
-/// Appends codes to a buffer, keeping track of the block position and limit.
+/// Writes codes into a buffer it keeps at least 8 bytes ahead of the cursor,
+/// so each code is one unconditional 4-byte store: no per-length branches in
+/// the hot loop (Japanese text mixes 1- and 2-byte codes unpredictably).
 struct BlockWriter<'a> {
     out: &'a mut Vec<u8>,
+    /// Where this encoding starts in `out` (block positions count from here).
     start: usize,
-    /// Maximum number of bytes written after `start`.
+    /// Cursor: bytes before it are final.
+    pos: usize,
+    /// Absolute end the output may not pass.
     limit: usize,
 }
 
-impl BlockWriter<'_> {
-    #[inline]
-    fn pos(&self) -> usize {
-        self.out.len() - self.start
+impl<'a> BlockWriter<'a> {
+    fn new(out: &'a mut Vec<u8>, size_hint: usize, limit: usize) -> Self {
+        let start = out.len();
+        out.resize(start + size_hint.min(limit).saturating_add(8), FILLER);
+        BlockWriter { out, start, pos: start, limit: start.saturating_add(limit) }
     }
 
-    /// Writes one code; with `block_rule`, fills to the next block first when
-    /// the code would otherwise cross it. Returns false, writing nothing, if
-    /// the code does not fit under the limit.
-    #[inline]
-    fn put(&mut self, code: &[u8], block_rule: bool) -> bool {
-        let pos = self.pos();
-        let fill = if block_rule && pos % BLOCK + code.len() > BLOCK {
-            BLOCK - pos % BLOCK
-        } else {
-            0
-        };
-        if pos + fill + code.len() > self.limit {
+    #[inline(always)]
+    fn offset(&self) -> usize {
+        (self.pos - self.start) % BLOCK
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let len = self.out.len();
+        self.out.resize(len + len / 2 + 64, FILLER);
+    }
+
+    /// Writes one code (`len` bytes of `code`, little-endian); with
+    /// `block_rule`, fills to the next block first when the code would cross
+    /// it. Returns false, writing nothing, if it does not fit under the limit.
+    #[inline(always)]
+    fn put(&mut self, code: u32, len: usize, block_rule: bool) -> bool {
+        let q = self.offset();
+        let fill = if block_rule && q + len > BLOCK { BLOCK - q } else { 0 };
+        if self.pos + fill + len > self.limit {
             return false;
         }
-        for _ in 0..fill {
-            self.out.push(FILLER);
+        if self.pos + 8 > self.out.len() {
+            self.grow();
         }
-        self.out.extend_from_slice(code);
+        let at = self.pos;
+        self.out[at..at + 4].copy_from_slice(&[FILLER; 4]);
+        self.out[at + fill..at + fill + 4].copy_from_slice(&code.to_le_bytes());
+        self.pos = at + fill + len;
         true
-    }
-
-    fn pad_to_block(&mut self) {
-        while self.pos() % BLOCK != 0 {
-            self.out.push(FILLER);
-        }
     }
 
     /// Special tokens always start a block.
     fn special(&mut self, id: u32) -> bool {
-        let pos = self.pos();
-        let fill = (BLOCK - pos % BLOCK) % BLOCK;
-        if pos + fill + BLOCK > self.limit {
+        let fill = (BLOCK - self.offset()) % BLOCK;
+        if self.pos + fill + BLOCK > self.limit {
             return false;
         }
         self.pad_to_block();
-        self.out.extend_from_slice(&SpecialTokens::block(id));
-        true
+        let block = u32::from_le_bytes(SpecialTokens::block(id));
+        self.put(block, BLOCK, false)
+    }
+
+    fn pad_to_block(&mut self) {
+        while self.offset() != 0 {
+            if self.pos + 8 > self.out.len() {
+                self.grow();
+            }
+            self.out[self.pos] = FILLER;
+            self.pos += 1;
+        }
+    }
+
+    /// Pads the last block and drops the scratch space past the cursor.
+    fn finish(mut self) {
+        self.pad_to_block();
+        self.out.truncate(self.pos);
     }
 }
 
 /// Writes the code of one character; false when it does not fit.
-#[inline]
+#[inline(always)]
 fn put_char(w: &mut BlockWriter<'_>, scheme: Scheme, cp: u32) -> bool {
     match scheme {
         Scheme::Jpblock => {
-            if cp < 0x80 && w.pos() < w.limit {
-                w.out.push(cp as u8);
-                return true;
-            }
-            let (code, len) = jpblock::code_of(cp);
-            w.put(&code[..len], true)
+            let (code, len) = jpblock::packed_code(cp);
+            w.put(code, len, true)
         }
         Scheme::Utf8 => {
             let (code, len) = utf8_code(cp);
-            w.put(&code[..len], false)
+            w.put(u32::from_le_bytes(code), len, false)
         }
     }
 }
@@ -137,15 +158,7 @@ pub(crate) fn utf8_code(cp: u32) -> ([u8; 4], usize) {
     } else if cp < 0x800 {
         ([0xC0 | (cp >> 6) as u8, 0x80 | (cp & 0x3F) as u8, 0, 0], 2)
     } else if cp < 0x10000 {
-        (
-            [
-                0xE0 | (cp >> 12) as u8,
-                0x80 | ((cp >> 6) & 0x3F) as u8,
-                0x80 | (cp & 0x3F) as u8,
-                0,
-            ],
-            3,
-        )
+        ([0xE0 | (cp >> 12) as u8, 0x80 | ((cp >> 6) & 0x3F) as u8, 0x80 | (cp & 0x3F) as u8, 0], 3)
     } else {
         (
             [
@@ -160,12 +173,7 @@ pub(crate) fn utf8_code(cp: u32) -> ([u8; 4], usize) {
 }
 
 /// Encodes the characters of `it`; returns false if the limit cut it short.
-fn put_text<I>(
-    w: &mut BlockWriter<'_>,
-    scheme: Scheme,
-    specials: Option<&SpecialTokens>,
-    mut it: I,
-) -> bool
+fn put_text<I>(w: &mut BlockWriter<'_>, scheme: Scheme, specials: Option<&SpecialTokens>, mut it: I) -> bool
 where
     I: Iterator<Item = u32> + Clone,
 {
@@ -202,19 +210,21 @@ pub(crate) fn encode_into(
     out: &mut Vec<u8>,
 ) -> Result<bool, LimitTooSmall> {
     let limit = opts.checked_limit()?;
-    let start = out.len();
     let parse = opts.parse_special.then_some(specials);
-    let mut w = BlockWriter { out, start, limit };
+    // Enough for typical text; the writer grows if a text needs more.
+    let hint = 2 * text.units() + 2 * BLOCK;
+    let mut w = BlockWriter::new(out, hint, limit);
     if opts.add_special_tokens {
-        w.limit = limit.saturating_sub(BLOCK); // keep room for <|eos|>
+        w.limit -= BLOCK; // keep room for <|eos|> (checked_limit ensured it fits)
         w.special(BOS_ID);
     }
     let complete = with_code_points!(text, |it| put_text(&mut w, scheme, parse, it));
     w.pad_to_block();
     if opts.add_special_tokens {
-        w.limit = limit;
+        w.limit += BLOCK;
         w.special(EOS_ID);
     }
+    w.finish();
     Ok(!complete)
 }
 
@@ -224,14 +234,7 @@ mod tests {
 
     fn enc(scheme: Scheme, text: &str, opts: EncodeOptions) -> Vec<u8> {
         let mut out = Vec::new();
-        encode_into(
-            scheme,
-            &SpecialTokens::default(),
-            TextRef::Str(text),
-            &opts,
-            &mut out,
-        )
-        .unwrap();
+        encode_into(scheme, &SpecialTokens::default(), TextRef::Str(text), &opts, &mut out).unwrap();
         out
     }
 
@@ -252,10 +255,7 @@ mod tests {
                 0xFF
             ]
         );
-        assert_eq!(
-            enc(Scheme::Jpblock, "", EncodeOptions::default()),
-            Vec::<u8>::new()
-        );
+        assert_eq!(enc(Scheme::Jpblock, "", EncodeOptions::default()), Vec::<u8>::new());
     }
 
     #[test]
@@ -266,18 +266,11 @@ mod tests {
 
     #[test]
     fn specials_start_blocks() {
-        let opts = EncodeOptions {
-            parse_special: true,
-            add_special_tokens: true,
-            max_len: None,
-        };
+        let opts = EncodeOptions { parse_special: true, add_special_tokens: true, max_len: None };
         let out = enc(Scheme::Utf8, "a<|mask|>b", opts);
         assert_eq!(
             out,
-            [
-                0xFE, 0, 0, 1, b'a', 0xFF, 0xFF, 0xFF, 0xFE, 0, 0, 3, b'b', 0xFF, 0xFF, 0xFF, 0xFE,
-                0, 0, 2
-            ]
+            [0xFE, 0, 0, 1, b'a', 0xFF, 0xFF, 0xFF, 0xFE, 0, 0, 3, b'b', 0xFF, 0xFF, 0xFF, 0xFE, 0, 0, 2]
         );
         let literal = enc(Scheme::Utf8, "<|mask|>", EncodeOptions::default());
         assert_eq!(literal, b"<|mask|>");
@@ -285,24 +278,13 @@ mod tests {
 
     #[test]
     fn limit_truncates_on_character_boundaries() {
-        let opts = EncodeOptions {
-            max_len: Some(6),
-            ..Default::default()
-        };
+        let opts = EncodeOptions { max_len: Some(6), ..Default::default() };
         // 6 rounds down to 4: "あい" in UTF-8 is 6 bytes, so only "あ" fits.
         assert_eq!(enc(Scheme::Utf8, "あい", opts), [0xE3, 0x81, 0x82, 0xFF]);
-        let opts = EncodeOptions {
-            add_special_tokens: true,
-            max_len: Some(12),
-            ..Default::default()
-        };
+        let opts = EncodeOptions { add_special_tokens: true, max_len: Some(12), ..Default::default() };
         let out = enc(Scheme::Jpblock, "abcdefgh", opts);
         assert_eq!(out, [0xFE, 0, 0, 1, b'a', b'b', b'c', b'd', 0xFE, 0, 0, 2]);
-        let opts = EncodeOptions {
-            add_special_tokens: true,
-            max_len: Some(7),
-            ..Default::default()
-        };
+        let opts = EncodeOptions { add_special_tokens: true, max_len: Some(7), ..Default::default() };
         assert!(opts.checked_limit().is_err());
     }
 }

@@ -19,13 +19,7 @@ pub struct IncrementalDecoder {
 
 impl IncrementalDecoder {
     pub fn new(codec: Codec, opts: DecodeOptions) -> Self {
-        Self {
-            codec,
-            opts,
-            pending: Vec::new(),
-            offset: 0,
-            skip: 0,
-        }
+        Self { codec, opts, pending: Vec::new(), offset: 0, skip: 0 }
     }
 
     /// Bytes of the stream consumed so far (held-back bytes not included).
@@ -47,12 +41,7 @@ impl IncrementalDecoder {
     /// Decodes `chunk` into `sink`. With `last`, an incomplete unit at the end
     /// is an error (or U+FFFD) and the decoder resets for a new stream.
     /// On error nothing of the failing unit is consumed.
-    pub fn decode<S: Sink>(
-        &mut self,
-        mut chunk: &[u8],
-        last: bool,
-        sink: &mut S,
-    ) -> Result<(), DecodeError> {
+    pub fn decode<S: Sink>(&mut self, mut chunk: &[u8], last: bool, sink: &mut S) -> Result<(), DecodeError> {
         if self.skip > 0 {
             let k = self.skip.min(chunk.len() as u64) as usize;
             chunk = &chunk[k..];

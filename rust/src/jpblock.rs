@@ -37,6 +37,151 @@ const fn build_index() -> [u16; 0x10000] {
     index
 }
 
+/// The code of every BMP code point packed as `bytes | len << 24` (bytes in
+/// little-endian order), so the encoder's inner loop is one load.
+pub(crate) static BMP_CODES: [u32; 0x10000] = build_bmp_codes();
+
+const fn build_bmp_codes() -> [u32; 0x10000] {
+    let mut codes = [0u32; 0x10000];
+    let mut cp = 0;
+    while cp < 0x10000 {
+        codes[cp] = if cp < 0x80 {
+            cp as u32 | 1 << 24
+        } else if cp >= HIRAGANA_FIRST as usize && cp <= HIRAGANA_LAST as usize {
+            (0x80 + cp as u32 - HIRAGANA_FIRST) | 1 << 24
+        } else if TABLE_INDEX[cp] != NO_INDEX {
+            let i = TABLE_INDEX[cp] as u32;
+            (TABLE_LEAD as u32 + (i >> 8)) | (i & 0xFF) << 8 | 2 << 24
+        } else {
+            BMP_LEAD as u32 | (cp as u32 >> 8) << 8 | (cp as u32 & 0xFF) << 16 | 3 << 24
+        };
+        cp += 1;
+    }
+    codes
+}
+
+/// Value of every 2-byte code `(lead - 0xE0) * 256 + second`, with
+/// [`INVALID`] past the table's end, so the decoder's fast path needs no branch.
+pub(crate) static TWO_BYTE_VALUES: [u32; 32 * 256] = build_two_byte_values();
+pub(crate) const INVALID: u32 = u32::MAX;
+
+const fn build_two_byte_values() -> [u32; 32 * 256] {
+    // 32 leads, not 28: the fast path indexes with `(lead - 0xE0) & 31` before
+    // it knows the byte is a lead, and must never read out of bounds.
+    let mut values = [INVALID; 32 * 256];
+    let mut i = 0;
+    while i < TABLE.len() {
+        values[i] = TABLE[i] as u32;
+        i += 1;
+    }
+    values
+}
+
+/// Value of every 1-byte code (ASCII and Hiragana); 0 for other bytes.
+pub(crate) static ONE_BYTE_VALUES: [u32; 256] = {
+    let mut values = [0u32; 256];
+    let mut b = 0;
+    while b < 0xE0 {
+        values[b] = if b < 0x80 { b as u32 } else { HIRAGANA_FIRST + b as u32 - 0x80 };
+        b += 1;
+    }
+    values
+};
+
+/// How a block whose bytes fall in given classes splits into codes, for the
+/// decoder's fast path. Classes, 2 bits per byte: 0 a 1-byte code, 1 filler,
+/// 2 a 2-byte lead, 3 anything else (special or 3/4-byte code: slow path).
+#[derive(Clone, Copy)]
+pub(crate) struct BlockShape {
+    /// False when the block needs the slow path (class 3, or a lead at offset 3).
+    pub ok: bool,
+    /// Characters in the block.
+    pub chars: u8,
+    /// Offset of each character's first byte.
+    pub starts: [u8; 4],
+    /// Bit k set: character k is a 2-byte code.
+    pub two_byte: u8,
+}
+
+pub(crate) static BYTE_CLASS: [u8; 256] = {
+    let mut classes = [0u8; 256];
+    let mut b = 0xE0;
+    while b < 256 {
+        classes[b] = if b <= 0xFB {
+            2
+        } else if b == 0xFF {
+            1
+        } else {
+            3
+        };
+        b += 1;
+    }
+    classes
+};
+
+pub(crate) static BLOCK_SHAPES: [BlockShape; 256] = {
+    let mut shapes = [BlockShape { ok: true, chars: 0, starts: [0; 4], two_byte: 0 }; 256];
+    let mut key = 0;
+    while key < 256 {
+        let mut shape = BlockShape { ok: true, chars: 0, starts: [0; 4], two_byte: 0 };
+        let mut p = 0;
+        while p < 4 {
+            match (key >> (2 * p)) & 3 {
+                0 => {
+                    shape.starts[shape.chars as usize] = p as u8;
+                    shape.chars += 1;
+                    p += 1;
+                }
+                1 => p += 1,
+                2 if p < 3 => {
+                    shape.starts[shape.chars as usize] = p as u8;
+                    shape.two_byte |= 1 << shape.chars;
+                    shape.chars += 1;
+                    p += 2;
+                }
+                _ => {
+                    shape.ok = false;
+                    p = 4;
+                }
+            }
+        }
+        shapes[key] = shape;
+        key += 1;
+    }
+    shapes
+};
+
+/// Decodes one aligned block holding only 1-byte codes, 2-byte codes and
+/// filler, without data-dependent branches. None sends it to the slow path
+/// (which also reports any error).
+#[inline(always)]
+pub(crate) fn decode_block_fast(b: [u8; 4], out: &mut [u32; 4]) -> Option<usize> {
+    let key = BYTE_CLASS[b[0] as usize]
+        | BYTE_CLASS[b[1] as usize] << 2
+        | BYTE_CLASS[b[2] as usize] << 4
+        | BYTE_CLASS[b[3] as usize] << 6;
+    let shape = BLOCK_SHAPES[key as usize];
+    if !shape.ok {
+        return None;
+    }
+    let mut bad = false;
+    for (k, slot) in out.iter_mut().enumerate() {
+        let s = shape.starts[k] as usize;
+        let lead = b[s];
+        let one = ONE_BYTE_VALUES[lead as usize];
+        let two =
+            TWO_BYTE_VALUES[((lead.wrapping_sub(TABLE_LEAD) & 31) as usize) << 8 | b[(s + 1) & 3] as usize];
+        let is_two = shape.two_byte >> k & 1 != 0;
+        bad |= is_two & (two == INVALID);
+        *slot = if is_two { two } else { one };
+    }
+    if bad {
+        None
+    } else {
+        Some(shape.chars as usize)
+    }
+}
+
 /// The table index of a BMP code point, if it has a 2-byte code.
 #[inline]
 pub fn table_index(cp: u32) -> Option<u16> {
@@ -52,6 +197,15 @@ pub fn is_hiragana(cp: u32) -> bool {
     (HIRAGANA_FIRST..=HIRAGANA_LAST).contains(&cp)
 }
 
+/// The shortest code of `cp` as little-endian packed bytes, and its length.
+#[inline(always)]
+pub(crate) fn packed_code(cp: u32) -> (u32, usize) {
+    match BMP_CODES.get(cp as usize) {
+        Some(&p) => (p & 0xFF_FFFF, (p >> 24) as usize),
+        None => (ASTRAL_LEAD as u32 | (cp >> 16 & 0xFF) << 8 | (cp >> 8 & 0xFF) << 16 | (cp & 0xFF) << 24, 4),
+    }
+}
+
 /// The shortest (and only valid) code of `cp`: its bytes and length.
 #[inline]
 pub fn code_of(cp: u32) -> ([u8; 4], usize) {
@@ -65,10 +219,7 @@ pub fn code_of(cp: u32) -> ([u8; 4], usize) {
             None => ([BMP_LEAD, (cp >> 8) as u8, cp as u8, 0], 3),
         }
     } else {
-        (
-            [ASTRAL_LEAD, (cp >> 16) as u8, (cp >> 8) as u8, cp as u8],
-            4,
-        )
+        ([ASTRAL_LEAD, (cp >> 16) as u8, (cp >> 8) as u8, cp as u8], 4)
     }
 }
 
@@ -92,9 +243,7 @@ mod tests {
         assert_eq!(TABLE.len(), 7060);
         assert!(TABLE.len() <= 28 * 256);
         assert!(TABLE.windows(2).all(|w| w[0] < w[1]));
-        assert!(TABLE
-            .iter()
-            .all(|&cp| cp >= 0x80 && !is_hiragana(cp as u32)));
+        assert!(TABLE.iter().all(|&cp| cp >= 0x80 && !is_hiragana(cp as u32)));
     }
 
     #[test]
@@ -102,11 +251,18 @@ mod tests {
         for (i, &cp) in TABLE.iter().enumerate() {
             assert_eq!(table_index(cp as u32), Some(i as u16));
         }
-        let members = (0..=0xFFFFu32)
-            .filter(|&cp| table_index(cp).is_some())
-            .count();
+        let members = (0..=0xFFFFu32).filter(|&cp| table_index(cp).is_some()).count();
         assert_eq!(members, TABLE.len());
         assert_eq!(table_index(0x10000), None);
+    }
+
+    #[test]
+    fn packed_codes_match_code_of() {
+        for cp in (0..0x11_0000).step_by(13).chain(0x3000..0x3100) {
+            let (bytes, len) = code_of(cp);
+            let (packed, plen) = packed_code(cp);
+            assert_eq!((&packed.to_le_bytes()[..len], plen), (&bytes[..len], len), "U+{cp:04X}");
+        }
     }
 
     #[test]

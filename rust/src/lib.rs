@@ -40,4 +40,4 @@ pub use incremental::IncrementalDecoder;
 pub use scheme::{Scheme, BLOCK, FILLER, SPECIAL_LEAD};
 pub use special::{SpecialTokenError, SpecialTokens, BOS, BOS_ID, EOS, EOS_ID, MASK, MASK_ID};
 pub use stats::Stats;
-pub use text::TextRef;
+pub use text::{NarrowText, TextRef};

@@ -62,8 +62,7 @@ impl Default for SpecialTokens {
 impl SpecialTokens {
     /// The named tokens plus `extra` (name, id) pairs with ids from 256 up.
     pub fn new(extra: Vec<(String, u32)>) -> Result<Self, SpecialTokenError> {
-        let mut by_id: Vec<(String, u32)> =
-            NAMED.iter().map(|&(n, i)| (n.to_string(), i)).collect();
+        let mut by_id: Vec<(String, u32)> = NAMED.iter().map(|&(n, i)| (n.to_string(), i)).collect();
         for (name, id) in extra {
             if name.is_empty() {
                 return Err(SpecialTokenError::EmptyName);
@@ -80,35 +79,23 @@ impl SpecialTokens {
             by_id.push((name, id));
         }
         by_id.sort_by_key(|&(_, id)| id);
-        let mut by_length: Vec<(Vec<u32>, u32)> = by_id
-            .iter()
-            .map(|(n, id)| (n.chars().map(u32::from).collect(), *id))
-            .collect();
+        let mut by_length: Vec<(Vec<u32>, u32)> =
+            by_id.iter().map(|(n, id)| (n.chars().map(u32::from).collect(), *id)).collect();
         by_length.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
         let mut first_chars: Vec<u32> = by_length.iter().map(|(n, _)| n[0]).collect();
         first_chars.sort_unstable();
         first_chars.dedup();
-        Ok(Self {
-            by_id,
-            by_length,
-            first_chars,
-        })
+        Ok(Self { by_id, by_length, first_chars })
     }
 
     /// The id of the token called `name`.
     pub fn id(&self, name: &str) -> Option<u32> {
-        self.by_id
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|&(_, id)| id)
+        self.by_id.iter().find(|(n, _)| n == name).map(|&(_, id)| id)
     }
 
     /// The name of the token with this id.
     pub fn name(&self, id: u32) -> Option<&str> {
-        self.by_id
-            .binary_search_by_key(&id, |&(_, i)| i)
-            .ok()
-            .map(|k| self.by_id[k].0.as_str())
+        self.by_id.binary_search_by_key(&id, |&(_, i)| i).ok().map(|k| self.by_id[k].0.as_str())
     }
 
     /// Every (name, id), sorted by id.
@@ -133,15 +120,10 @@ impl SpecialTokens {
     }
 
     /// The longest name that `rest` starts with: (id, length in code points).
-    pub(crate) fn match_at<I: Iterator<Item = u32> + Clone>(
-        &self,
-        rest: I,
-    ) -> Option<(u32, usize)> {
+    pub(crate) fn match_at<I: Iterator<Item = u32> + Clone>(&self, rest: I) -> Option<(u32, usize)> {
         self.by_length.iter().find_map(|(name, id)| {
             let mut it = rest.clone();
-            name.iter()
-                .all(|&c| it.next() == Some(c))
-                .then_some((*id, name.len()))
+            name.iter().all(|&c| it.next() == Some(c)).then_some((*id, name.len()))
         })
     }
 }
@@ -161,33 +143,17 @@ mod tests {
 
     #[test]
     fn extras_are_checked() {
-        let ok = SpecialTokens::new(vec![("<|user|>".into(), 256), ("<|u|>".into(), 0xFF_FFFF)])
-            .unwrap();
+        let ok = SpecialTokens::new(vec![("<|user|>".into(), 256), ("<|u|>".into(), 0xFF_FFFF)]).unwrap();
         assert_eq!(ok.id("<|user|>"), Some(256));
         assert_eq!(ok.extras().count(), 2);
         let bad = |v: Vec<(&str, u32)>| {
             SpecialTokens::new(v.into_iter().map(|(n, i)| (n.to_string(), i)).collect())
         };
-        assert_eq!(
-            bad(vec![("", 300)]).unwrap_err(),
-            SpecialTokenError::EmptyName
-        );
-        assert!(matches!(
-            bad(vec![("<|x|>", 4)]),
-            Err(SpecialTokenError::IdOutOfRange { .. })
-        ));
-        assert!(matches!(
-            bad(vec![("<|x|>", 1 << 24)]),
-            Err(SpecialTokenError::IdOutOfRange { .. })
-        ));
-        assert!(matches!(
-            bad(vec![("<|bos|>", 300)]),
-            Err(SpecialTokenError::DuplicateName(_))
-        ));
-        assert!(matches!(
-            bad(vec![("a", 300), ("b", 300)]),
-            Err(SpecialTokenError::DuplicateId(300))
-        ));
+        assert_eq!(bad(vec![("", 300)]).unwrap_err(), SpecialTokenError::EmptyName);
+        assert!(matches!(bad(vec![("<|x|>", 4)]), Err(SpecialTokenError::IdOutOfRange { .. })));
+        assert!(matches!(bad(vec![("<|x|>", 1 << 24)]), Err(SpecialTokenError::IdOutOfRange { .. })));
+        assert!(matches!(bad(vec![("<|bos|>", 300)]), Err(SpecialTokenError::DuplicateName(_))));
+        assert!(matches!(bad(vec![("a", 300), ("b", 300)]), Err(SpecialTokenError::DuplicateId(300))));
     }
 
     #[test]

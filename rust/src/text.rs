@@ -39,6 +39,28 @@ impl<'a> From<&'a str> for TextRef<'a> {
     }
 }
 
+/// Decoded text stored the way CPython stores a `str`: 1, 2 or 4 bytes per
+/// code point, the narrowest that holds its largest one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NarrowText {
+    Latin1(Vec<u8>),
+    Ucs2(Vec<u16>),
+    Ucs4(Vec<u32>),
+}
+
+impl From<Vec<u32>> for NarrowText {
+    fn from(cps: Vec<u32>) -> Self {
+        let max = cps.iter().fold(0, |m, &c| m.max(c));
+        if max < 0x100 {
+            NarrowText::Latin1(cps.iter().map(|&c| c as u8).collect())
+        } else if max < 0x1_0000 {
+            NarrowText::Ucs2(cps.iter().map(|&c| c as u16).collect())
+        } else {
+            NarrowText::Ucs4(cps)
+        }
+    }
+}
+
 /// Calls `$body` with `$it` bound to a code-point iterator over `$text`,
 /// monomorphised per layout so each inner loop is tight.
 macro_rules! with_code_points {

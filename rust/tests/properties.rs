@@ -1,19 +1,12 @@
 //! Property tests of the codec's guarantees (see docs/spec.md).
 
 use bygpt_codec_core::{
-    jpblock, pad_rows, Codec, DecodeOptions, EncodeOptions, ErrorMode, PaddingSide, Scheme, Stats,
-    TextRef,
+    jpblock, pad_rows, Codec, DecodeOptions, EncodeOptions, ErrorMode, PaddingSide, Scheme, Stats, TextRef,
 };
 use proptest::prelude::*;
 
-const STRICT: DecodeOptions = DecodeOptions {
-    errors: ErrorMode::Strict,
-    skip_special_tokens: false,
-};
-const REPLACE: DecodeOptions = DecodeOptions {
-    errors: ErrorMode::Replace,
-    skip_special_tokens: false,
-};
+const STRICT: DecodeOptions = DecodeOptions { errors: ErrorMode::Strict, skip_special_tokens: false };
+const REPLACE: DecodeOptions = DecodeOptions { errors: ErrorMode::Replace, skip_special_tokens: false };
 
 fn scheme() -> impl Strategy<Value = Scheme> {
     prop_oneof![Just(Scheme::Jpblock), Just(Scheme::Utf8)]
@@ -42,10 +35,7 @@ fn assert_block_aligned(bytes: &[u8]) {
     let mut i = 0;
     while i < bytes.len() {
         let len = jpblock::code_len(bytes[i]);
-        assert!(
-            i % 4 + len <= 4,
-            "code at {i} crosses a block: {bytes:02X?}"
-        );
+        assert!(i % 4 + len <= 4, "code at {i} crosses a block: {bytes:02X?}");
         i += len;
     }
 }
@@ -208,20 +198,10 @@ fn every_code_point_round_trips() {
     let all: Vec<u32> = (0..0x11_0000).collect();
     for s in Scheme::ALL {
         let c = Codec::new(s);
-        let bytes = c
-            .encode(TextRef::Ucs4(&all), &EncodeOptions::default())
-            .unwrap()
-            .0;
-        assert_eq!(
-            c.decode_to_code_points(&bytes, &STRICT).unwrap(),
-            all,
-            "{s}"
-        );
+        let bytes = c.encode(TextRef::Ucs4(&all), &EncodeOptions::default()).unwrap().0;
+        assert_eq!(c.decode_to_code_points(&bytes, &STRICT).unwrap(), all, "{s}");
         for &cp in all.iter().step_by(97) {
-            let one = c
-                .encode(TextRef::Ucs4(&[cp]), &EncodeOptions::default())
-                .unwrap()
-                .0;
+            let one = c.encode(TextRef::Ucs4(&[cp]), &EncodeOptions::default()).unwrap().0;
             assert_eq!(c.decode_to_code_points(&one, &STRICT).unwrap(), [cp]);
         }
     }
@@ -234,89 +214,43 @@ fn strict_errors_name_their_offset() {
     let err = |data: &[u8]| c.decode_to_code_points(data, &STRICT).unwrap_err();
     let last = 0xE0 + (7060 >> 8) as u8;
     let e = err(&[b'a', b'b', last, (7060 & 0xFF) as u8]);
-    assert_eq!(
-        (e.position, e.kind),
-        (2, K::TableIndexOutOfRange { index: 7060 })
-    );
-    assert_eq!(
-        err(&[b'a', b'b', b'c', 0xE0]).kind,
-        K::CrossesBlock { lead: 0xE0, len: 2 }
-    );
-    assert_eq!(
-        err(&[0xFC, 0x00]).kind,
-        K::Truncated {
-            lead: 0xFC,
-            len: 3,
-            have: 2
-        }
-    );
-    assert_eq!(
-        err(&[0xFC, 0x30, 0x42, 0xFF]).kind,
-        K::NonShortest { cp: 0x3042 }
-    );
-    assert_eq!(
-        err(&[0xFC, 0x30, 0x00, 0xFF]).kind,
-        K::NonShortest { cp: 0x3000 }
-    );
-    assert_eq!(
-        err(&[0xFD, 0x00, 0xFF, 0xFF]).kind,
-        K::NonShortest { cp: 0xFFFF }
-    );
-    assert_eq!(
-        err(&[0xFD, 0x11, 0x00, 0x00]).kind,
-        K::OutOfRange { value: 0x110000 }
-    );
+    assert_eq!((e.position, e.kind), (2, K::TableIndexOutOfRange { index: 7060 }));
+    assert_eq!(err(&[b'a', b'b', b'c', 0xE0]).kind, K::CrossesBlock { lead: 0xE0, len: 2 });
+    assert_eq!(err(&[0xFC, 0x00]).kind, K::Truncated { lead: 0xFC, len: 3, have: 2 });
+    assert_eq!(err(&[0xFC, 0x30, 0x42, 0xFF]).kind, K::NonShortest { cp: 0x3042 });
+    assert_eq!(err(&[0xFC, 0x30, 0x00, 0xFF]).kind, K::NonShortest { cp: 0x3000 });
+    assert_eq!(err(&[0xFD, 0x00, 0xFF, 0xFF]).kind, K::NonShortest { cp: 0xFFFF });
+    assert_eq!(err(&[0xFD, 0x11, 0x00, 0x00]).kind, K::OutOfRange { value: 0x110000 });
     assert_eq!(err(&[0xFE, 0, 0, 0]).kind, K::UnknownSpecial { id: 0 });
-    assert_eq!(
-        err(&[b'x', 0xFE, 0, 0]).kind,
-        K::CrossesBlock { lead: 0xFE, len: 4 }
-    );
+    assert_eq!(err(&[b'x', 0xFE, 0, 0]).kind, K::CrossesBlock { lead: 0xFE, len: 4 });
     let u = Codec::new(Scheme::Utf8);
-    let e = u
-        .decode_to_code_points(&[b'a', 0xC0, 0x80, 0xFF], &STRICT)
-        .unwrap_err();
+    let e = u.decode_to_code_points(&[b'a', 0xC0, 0x80, 0xFF], &STRICT).unwrap_err();
     assert_eq!((e.position, e.kind), (1, K::InvalidLead { byte: 0xC0 }));
-    let e = u
-        .decode_to_code_points(&[0xFF, b'a', 0xFE, 0, 0, 1, 0xFF, 0xFF], &STRICT)
-        .unwrap_err();
+    let e = u.decode_to_code_points(&[0xFF, b'a', 0xFE, 0, 0, 1, 0xFF, 0xFF], &STRICT).unwrap_err();
     assert_eq!(e.position, 2);
-    assert_eq!(e.to_string(), "invalid utf8 data at byte 2: 4-byte code with lead byte 0xFE crosses a 4-byte block boundary");
+    assert_eq!(
+        e.to_string(),
+        "invalid utf8 data at byte 2: 4-byte code with lead byte 0xFE crosses a 4-byte block boundary"
+    );
 }
 
 #[test]
 fn utf8_replace_matches_cpython_on_text() {
     // bytes.decode("utf-8", "replace") gives one U+FFFD per maximal invalid subpart.
     let u = Codec::new(Scheme::Utf8);
-    let got = u
-        .decode_to_string(&[0xE3, 0x81, b'a', 0xF0, 0x9F, 0x98], &REPLACE)
-        .unwrap();
+    let got = u.decode_to_string(&[0xE3, 0x81, b'a', 0xF0, 0x9F, 0x98], &REPLACE).unwrap();
     assert_eq!(got, "\u{FFFD}a\u{FFFD}");
 }
 
 #[test]
 fn special_names_render_or_skip() {
     let c = Codec::with_special_tokens(Scheme::Jpblock, vec![("<|user|>".into(), 256)]).unwrap();
-    let opts = EncodeOptions {
-        parse_special: true,
-        add_special_tokens: true,
-        max_len: None,
-    };
-    let bytes = c
-        .encode(TextRef::Str("<|user|>こんにちは"), &opts)
-        .unwrap()
-        .0;
+    let opts = EncodeOptions { parse_special: true, add_special_tokens: true, max_len: None };
+    let bytes = c.encode(TextRef::Str("<|user|>こんにちは"), &opts).unwrap().0;
     assert_eq!(&bytes[4..8], &[0xFE, 0, 1, 0]);
-    assert_eq!(
-        c.decode_to_string(&bytes, &STRICT).unwrap(),
-        "<|bos|><|user|>こんにちは<|eos|>"
-    );
-    let skip = DecodeOptions {
-        skip_special_tokens: true,
-        ..STRICT
-    };
+    assert_eq!(c.decode_to_string(&bytes, &STRICT).unwrap(), "<|bos|><|user|>こんにちは<|eos|>");
+    let skip = DecodeOptions { skip_special_tokens: true, ..STRICT };
     assert_eq!(c.decode_to_string(&bytes, &skip).unwrap(), "こんにちは");
     // A codec without the extra token rejects its block.
-    assert!(Codec::new(Scheme::Jpblock)
-        .decode_to_string(&bytes, &STRICT)
-        .is_err());
+    assert!(Codec::new(Scheme::Jpblock).decode_to_string(&bytes, &STRICT).is_err());
 }

@@ -1,0 +1,104 @@
+"""Batch encode/decode throughput against CPython's own UTF-8, side by side.
+
+    python benchmarks/codec.py [--corpus-dir ../shared/corpus] [--repeat 7]
+
+Documents are the corpus cut into ~1,000-character pieces. The baseline is
+what a byte tokenizer in plain Python does: ``[d.encode("utf-8") for d in docs]``
+plus numpy padding to one width (and ``bytes.decode`` per row back). Each
+figure is the median of ``--repeat`` runs; ratios are baseline time / ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bygpt_codec import Codec
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CORPUS = HERE.parent.parent / "shared" / "corpus"
+
+
+def load_docs(path: Path, doc_chars: int = 1000) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    return [text[i : i + doc_chars] for i in range(0, len(text), doc_chars)]
+
+
+def median_seconds(fn, repeat: int) -> float:
+    fn()  # warm up caches and thread pools
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def cpython_encode(docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    encoded = [d.encode("utf-8") for d in docs]
+    width = -(-max(map(len, encoded)) // 4) * 4
+    ids = np.full((len(docs), width), 255, dtype=np.uint8)
+    mask = np.zeros((len(docs), width), dtype=np.uint8)
+    for i, e in enumerate(encoded):
+        ids[i, : len(e)] = np.frombuffer(e, dtype=np.uint8)
+        mask[i, : len(e)] = 1
+    return ids, mask
+
+
+def cpython_decode(ids: np.ndarray, lengths: list[int]) -> list[str]:
+    return [ids[i, :n].tobytes().decode("utf-8") for i, n in enumerate(lengths)]
+
+
+def run(corpus_dir: Path, repeat: int) -> None:
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    prose = load_docs(corpus_dir / "ja-prose.txt")
+    n_chars = sum(map(len, prose))
+    print(f"documents: {len(prose)} of ~1,000 characters from ja-prose.txt ({n_chars:,} characters)\n")
+
+    base_ids, base_mask = cpython_encode(prose)
+    lengths = base_mask.sum(axis=1).tolist()
+    t_base_enc = median_seconds(lambda: cpython_encode(prose), repeat)
+    t_base_dec = median_seconds(lambda: cpython_decode(base_ids, lengths), repeat)
+
+    def row(label: str, seconds: float, base: float) -> None:
+        print(f"{label:<34} {seconds * 1e3:8.2f} {n_chars / seconds / 1e6:8.1f} {base / seconds:7.2f}x")
+
+    print(f"{'task':<34} {'ms':>8} {'Mchar/s':>8} {'ratio':>8}")
+    row("encode  CPython utf-8 + numpy pad", t_base_enc, t_base_enc)
+    for scheme in ("jpblock", "utf8"):
+        c = Codec(scheme)
+        row(f"encode  bygpt {scheme}", median_seconds(lambda c=c: c.encode_batch(prose), repeat), t_base_enc)
+    row("decode  CPython bytes.decode", t_base_dec, t_base_dec)
+    for scheme in ("jpblock", "utf8"):
+        c = Codec(scheme)
+        ids = c.encode_batch(prose)["input_ids"]
+        assert c.decode_batch(ids, errors="strict") == prose
+        row(f"decode  bygpt {scheme}", median_seconds(lambda c=c, ids=ids: c.decode_batch(ids), repeat), t_base_dec)
+
+    print(f"\n{'corpus':<14} {'scheme':<8} {'chars/step':>10} {'bytes/char':>10} {'straddling':>10} {'filler':>7}")
+    for name in ("ja-prose.txt", "ja-mixed.txt"):
+        text = (corpus_dir / name).read_text(encoding="utf-8")
+        for scheme in ("jpblock", "utf8"):
+            s = Codec(scheme).stats(text)
+            print(
+                f"{name:<14} {scheme:<8} {s.chars_per_step:10.3f} {s.bytes_per_char:10.3f}"
+                f" {s.straddling_share:10.1%} {s.filler_share:7.1%}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus-dir", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    run(args.corpus_dir, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
