@@ -3,11 +3,9 @@
 //! `str` arguments are read in place (their Latin-1/UCS-2/UCS-4 storage), and
 //! the GIL is released around any large amount of work.
 
-use std::ffi::c_void;
-
 use bygpt_codec_core::{
-    jpblock, Codec, DecodeError, DecodeOptions, EncodeOptions, ErrorMode, IncrementalDecoder, NarrowText,
-    PaddingSide, Scheme, Stats, TextRef,
+    jpblock, Codec, DecodeError, DecodeOptions, EncodeOptions, ErrorMode, IncrementalDecoder, NarrowBuffer,
+    NarrowText, PaddingSide, Scheme, Stats, TextRef,
 };
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -58,18 +56,22 @@ fn decode_error(py: Python<'_>, e: &DecodeError, row: Option<usize>) -> PyErr {
     }
 }
 
-/// A Python str from decoded text (CPython copies it into its own storage).
+/// A Python str from decoded text. The storage kind is known, so the str is
+/// allocated at its final size and filled with one copy (no re-scan).
 fn py_str<'py>(py: Python<'py>, text: &NarrowText) -> PyResult<Bound<'py, PyString>> {
-    let (kind, ptr, len) = match text {
-        NarrowText::Latin1(v) => (1, v.as_ptr() as *const c_void, v.len()),
-        NarrowText::Ucs2(v) => (2, v.as_ptr() as *const c_void, v.len()),
-        NarrowText::Ucs4(v) => (4, v.as_ptr() as *const c_void, v.len()),
+    let (len, maxchar, src, unit) = match text {
+        NarrowText::Latin1(v) => (v.len(), if v.is_ascii() { 0x7F } else { 0xFF }, v.as_ptr(), 1),
+        NarrowText::Ucs2(v) => (v.len(), 0xFFFF, v.as_ptr() as *const u8, 2),
+        NarrowText::Ucs4(v) => (v.len(), 0x10_FFFF, v.as_ptr() as *const u8, 4),
     };
-    // SAFETY: `ptr` and `len` describe the vector behind `text`, whose unit
-    // size is `kind` bytes.
+    // SAFETY: PyUnicode_New returns a fresh str of `len` code points whose
+    // kind is exactly `unit` bytes (maxchar picks the same bucket CPython would
+    // for this text, so the str is canonical); we fill it before anyone sees it.
     unsafe {
-        let obj = pyo3::ffi::PyUnicode_FromKindAndData(kind, ptr, len as isize);
-        Ok(Bound::from_owned_ptr_or_err(py, obj)?.cast_into_unchecked())
+        let obj = pyo3::ffi::PyUnicode_New(len as isize, maxchar);
+        let obj = Bound::from_owned_ptr_or_err(py, obj)?;
+        std::ptr::copy_nonoverlapping(src, pyo3::ffi::PyUnicode_DATA(obj.as_ptr()) as *mut u8, len * unit);
+        Ok(obj.cast_into_unchecked())
     }
 }
 
@@ -193,7 +195,8 @@ impl PyCodec {
         let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
         with_bytes(data, |bytes| {
             let cps = maybe_detach(py, bytes.len(), || {
-                self.codec.decode_to_code_points(bytes, &opts).map(NarrowText::from)
+                let mut sink = NarrowBuffer::with_capacity(bytes.len());
+                self.codec.decode_into(bytes, &opts, &mut sink).map(|()| sink.into_narrow())
             })
             .map_err(|e| decode_error(py, &e, None))?;
             py_str(py, &cps)
@@ -265,9 +268,15 @@ impl PyCodec {
         let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
         let slices: Vec<&[u8]> = rows.iter().map(|r| r.as_bytes()).collect();
         let total = slices.iter().map(|s| s.len()).sum();
-        let decoded =
-            maybe_detach(py, total, || self.codec.decode_batch_map(&slices, &opts, NarrowText::from))
-                .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
+        let decoded = maybe_detach(py, total, || {
+            self.codec.decode_batch_with(
+                &slices,
+                &opts,
+                NarrowBuffer::with_capacity,
+                NarrowBuffer::into_narrow,
+            )
+        })
+        .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
         decoded.iter().map(|t| py_str(py, t)).collect()
     }
 
@@ -298,9 +307,15 @@ impl PyCodec {
         // resized) until it is dropped at the end of this function.
         let data = unsafe { std::slice::from_raw_parts(buf.buf_ptr() as *const u8, buf.len_bytes()) };
         let slices: Vec<&[u8]> = data.chunks(width).collect();
-        let decoded =
-            maybe_detach(py, data.len(), || self.codec.decode_batch_map(&slices, &opts, NarrowText::from))
-                .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
+        let decoded = maybe_detach(py, data.len(), || {
+            self.codec.decode_batch_with(
+                &slices,
+                &opts,
+                NarrowBuffer::with_capacity,
+                NarrowBuffer::into_narrow,
+            )
+        })
+        .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
         decoded.iter().map(|t| py_str(py, t)).collect()
     }
 
@@ -338,9 +353,9 @@ impl PyIncrementalDecoder {
     ) -> PyResult<Bound<'py, PyString>> {
         let inner = &mut self.inner;
         with_bytes(chunk, |bytes| {
-            let mut cps = Vec::with_capacity(bytes.len());
-            inner.decode(bytes, r#final, &mut cps).map_err(|e| decode_error(py, &e, None))?;
-            py_str(py, &NarrowText::from(cps))
+            let mut sink = NarrowBuffer::with_capacity(bytes.len());
+            inner.decode(bytes, r#final, &mut sink).map_err(|e| decode_error(py, &e, None))?;
+            py_str(py, &sink.into_narrow())
         })
     }
 

@@ -124,19 +124,22 @@ impl Codec {
         rows: &[&[u8]],
         opts: &DecodeOptions,
     ) -> Result<Vec<Vec<u32>>, (usize, DecodeError)> {
-        self.decode_batch_map(rows, opts, |cps| cps)
+        self.decode_batch_with(rows, opts, Vec::with_capacity, |v| v)
     }
 
-    /// Like [`Codec::decode_batch`], applying `convert` to each row on the
-    /// worker thread that decoded it (e.g. `NarrowText::from`).
-    pub fn decode_batch_map<T: Send>(
+    /// Decodes every row into a sink made by `new_sink(row_len)`, then turns
+    /// it into the result with `finish`, both on the worker thread (e.g.
+    /// [`NarrowBuffer`](crate::NarrowBuffer) then `into_narrow`).
+    pub fn decode_batch_with<S: Sink, T: Send>(
         &self,
         rows: &[&[u8]],
         opts: &DecodeOptions,
-        convert: impl Fn(Vec<u32>) -> T + Sync + Send,
+        new_sink: impl Fn(usize) -> S + Sync + Send,
+        finish: impl Fn(S) -> T + Sync + Send,
     ) -> Result<Vec<T>, (usize, DecodeError)> {
         let one = |(k, row): (usize, &&[u8])| {
-            self.decode_to_code_points(row, opts).map(&convert).map_err(|e| (k, e))
+            let mut sink = new_sink(row.len());
+            self.decode_into(row, opts, &mut sink).map(|()| finish(sink)).map_err(|e| (k, e))
         };
         if rows.iter().map(|r| r.len()).sum::<usize>() >= PARALLEL_MIN_UNITS {
             rows.par_iter().enumerate().map(one).collect()

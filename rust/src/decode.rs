@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::fast_decode;
 use crate::jpblock::{self, HIRAGANA_FIRST};
 use crate::scheme::{Scheme, BLOCK, FILLER, SPECIAL_LEAD};
 use crate::special::SpecialTokens;
@@ -32,11 +33,14 @@ pub struct DecodeOptions {
 /// Receives decoded code points (lone surrogates included).
 pub trait Sink {
     fn push(&mut self, cp: u32);
-    /// The first `n` of `cps` (the decoder's fast path hands over whole blocks).
-    #[inline(always)]
-    fn push_block(&mut self, cps: &[u32; 4], n: usize) {
-        for &cp in &cps[..n] {
-            self.push(cp);
+    /// Every staged value except [`DROP`](crate::fast_decode::DROP) (the
+    /// jpblock fast path hands over runs of staged blocks).
+    #[inline]
+    fn push_staged(&mut self, staged: &[u16]) {
+        for &v in staged {
+            if v != crate::fast_decode::DROP {
+                self.push(u32::from(v));
+            }
         }
     }
     fn push_name(&mut self, name: &str) {
@@ -52,17 +56,18 @@ impl Sink for Vec<u32> {
         Vec::push(self, cp);
     }
 
-    #[inline(always)]
-    fn push_block(&mut self, cps: &[u32; 4], n: usize) {
-        // Always copy 4 values and keep n: one fixed-size store, no branch.
-        self.reserve(4);
+    fn push_staged(&mut self, staged: &[u16]) {
+        // Branch-free compaction: write every value, advance past kept ones.
+        self.reserve(staged.len());
         let len = self.len();
-        for (slot, &cp) in self.spare_capacity_mut().iter_mut().zip(cps) {
-            slot.write(cp);
+        let spare = &mut self.spare_capacity_mut()[..staged.len()];
+        let mut kept = 0;
+        for &v in staged {
+            spare[kept].write(u32::from(v)); // kept <= values seen so far < staged.len()
+            kept += usize::from(v != crate::fast_decode::DROP);
         }
-        // SAFETY: reserve(4) made room for 4 more values and all 4 were just
-        // initialised; n <= 4.
-        unsafe { self.set_len(len + n.min(4)) };
+        // SAFETY: the first `kept` spare slots were written above.
+        unsafe { self.set_len(len + kept) };
     }
 }
 
@@ -205,14 +210,20 @@ fn jpblock_chunk<S: Sink>(
     sink: &mut S,
 ) -> Result<usize, Failure> {
     let mut i = 0;
-    let mut block = [0u32; 4];
+    let mut staged = [0u16; fast_decode::STAGE_BYTES];
+    // Runs of whole blocks at a block boundary go through the fast path; a
+    // run it refuses, and everything else, goes unit by unit below.
+    let mut slow_until = 0;
     while i < data.len() {
-        if block_offset(base, i) == 0 && i + BLOCK <= data.len() {
-            let bytes = [data[i], data[i + 1], data[i + 2], data[i + 3]];
-            if let Some(n) = jpblock::decode_block_fast(bytes, &mut block) {
-                sink.push_block(&block, n);
-                i += BLOCK;
-                continue;
+        if i >= slow_until && block_offset(base, i) == 0 {
+            let run = ((data.len() - i) / BLOCK * BLOCK).min(fast_decode::STAGE_BYTES);
+            if run > 0 {
+                if fast_decode::stage(&data[i..i + run], &mut staged[..run]) {
+                    sink.push_staged(&staged[..run]);
+                    i += run;
+                    continue;
+                }
+                slow_until = i + run;
             }
         }
         let lead = data[i];

@@ -23,6 +23,7 @@ mod batch;
 mod codec;
 mod decode;
 mod encode;
+mod fast_decode;
 mod incremental;
 #[allow(clippy::unreadable_literal)]
 mod jp_table;
@@ -40,4 +41,4 @@ pub use incremental::IncrementalDecoder;
 pub use scheme::{Scheme, BLOCK, FILLER, SPECIAL_LEAD};
 pub use special::{SpecialTokenError, SpecialTokens, BOS, BOS_ID, EOS, EOS_ID, MASK, MASK_ID};
 pub use stats::Stats;
-pub use text::{NarrowText, TextRef};
+pub use text::{NarrowBuffer, NarrowText, TextRef};

@@ -61,6 +61,79 @@ impl From<Vec<u32>> for NarrowText {
     }
 }
 
+/// A decoding sink that stores UCS-2 (all of Japanese and the whole BMP) and
+/// widens to UCS-4 at the first supplementary code point, so decoded text
+/// becomes a [`NarrowText`] without an intermediate 4-byte copy.
+#[derive(Clone, Debug, Default)]
+pub struct NarrowBuffer {
+    ucs2: Vec<u16>,
+    /// Set once a code point above U+FFFF arrives; holds everything since.
+    ucs4: Option<Vec<u32>>,
+    /// Bitwise OR of all code points: below 0x100 exactly when all are.
+    bits: u32,
+}
+
+impl NarrowBuffer {
+    pub fn with_capacity(n: usize) -> Self {
+        NarrowBuffer { ucs2: Vec::with_capacity(n), ucs4: None, bits: 0 }
+    }
+
+    #[cold]
+    fn widen(&mut self) -> &mut Vec<u32> {
+        let wide = self.ucs2.iter().map(|&u| u32::from(u)).collect();
+        self.ucs2 = Vec::new();
+        self.ucs4.insert(wide)
+    }
+
+    pub fn into_narrow(self) -> NarrowText {
+        match self.ucs4 {
+            Some(wide) => NarrowText::Ucs4(wide),
+            None if self.bits < 0x100 => NarrowText::Latin1(self.ucs2.iter().map(|&u| u as u8).collect()),
+            None => NarrowText::Ucs2(self.ucs2),
+        }
+    }
+}
+
+impl crate::decode::Sink for NarrowBuffer {
+    #[inline(always)]
+    fn push(&mut self, cp: u32) {
+        self.bits |= cp;
+        match (&mut self.ucs4, u16::try_from(cp)) {
+            (None, Ok(unit)) => self.ucs2.push(unit),
+            (Some(wide), _) => wide.push(cp),
+            (None, Err(_)) => self.widen().push(cp),
+        }
+    }
+
+    fn push_staged(&mut self, staged: &[u16]) {
+        use crate::fast_decode::DROP;
+        let Some(wide) = &mut self.ucs4 else {
+            // Branch-free compaction: write every value, advance past kept ones.
+            self.ucs2.reserve(staged.len());
+            let len = self.ucs2.len();
+            let spare = &mut self.ucs2.spare_capacity_mut()[..staged.len()];
+            let mut kept = 0;
+            let mut bits = 0u16;
+            for &v in staged {
+                let keep = v != DROP;
+                spare[kept].write(v); // kept <= values seen so far < staged.len()
+                bits |= v & 0u16.wrapping_sub(u16::from(keep));
+                kept += usize::from(keep);
+            }
+            self.bits |= u32::from(bits);
+            // SAFETY: the first `kept` spare slots were written above.
+            unsafe { self.ucs2.set_len(len + kept) };
+            return;
+        };
+        for &v in staged {
+            if v != DROP {
+                self.bits |= u32::from(v);
+                wide.push(u32::from(v));
+            }
+        }
+    }
+}
+
 /// Calls `$body` with `$it` bound to a code-point iterator over `$text`,
 /// monomorphised per layout so each inner loop is tight.
 macro_rules! with_code_points {
