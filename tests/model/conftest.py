@@ -18,7 +18,6 @@ if str(ROOT / "model") not in sys.path:
     sys.path.insert(0, str(ROOT / "model"))
 
 _SAMPLE = ROOT / "tests" / "data" / "ja-prose-sample.txt"
-_CORPUS = ROOT.parent / "shared" / "corpus" / "ja-prose.txt"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,19 +37,10 @@ def _one_torch_thread():
 
 @pytest.fixture(scope="session")
 def ja_lines() -> list[str]:
-    """Japanese prose lines: the repository's fixture, else the first ~100 KB
-    of the shared corpus (only while the fixture does not exist yet)."""
-    if _SAMPLE.exists():
-        text = _SAMPLE.read_text(encoding="utf-8")
-    elif _CORPUS.exists():
-        with _CORPUS.open(encoding="utf-8") as f:
-            text = f.read(100_000)
-    else:
-        pytest.skip("no Japanese text fixture (tests/data/ja-prose-sample.txt)")
-    lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) < 50:
-        pytest.skip("Japanese text fixture is too small")
-    return lines
+    """Japanese prose lines from the repository's fixture (a sample of the
+    shared manpages-ja corpus)."""
+    text = _SAMPLE.read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="session")
