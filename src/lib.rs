@@ -11,7 +11,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::string::PyStringData;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString};
 
 /// Work below this many units stays on the calling thread with the GIL held:
 /// releasing it costs more than it saves on short texts.
@@ -124,7 +124,22 @@ impl PyCodec {
             Some(obj) if obj.is_instance_of::<PyDict>() => obj
                 .cast::<PyDict>()?
                 .iter()
-                .map(|(k, v)| Ok((k.extract()?, v.extract()?)))
+                .map(|(k, v)| {
+                    let name: String = k.extract()?;
+                    // Extract wide and range-check here, so a negative or huge id is
+                    // a ValueError naming the token rather than an OverflowError.
+                    if !v.is_instance_of::<PyInt>() {
+                        return Err(PyTypeError::new_err(format!(
+                            "special token {name:?} id must be an int"
+                        )));
+                    }
+                    let id = v.extract::<u32>().map_err(|_| {
+                        PyValueError::new_err(format!(
+                            "special token {name:?} has id {v}; extra ids must be in 256..=16777215"
+                        ))
+                    })?;
+                    Ok((name, id))
+                })
                 .collect::<PyResult<_>>()?,
             Some(obj) if obj.is_instance_of::<PyString>() => {
                 return Err(PyTypeError::new_err(

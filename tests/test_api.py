@@ -97,7 +97,8 @@ def test_extra_special_tokens():
     # A codec that does not know the token refuses its block.
     with pytest.raises(DecodeError, match="unknown special token id 256"):
         Codec("jpblock").decode(data)
-    for bad in ({"<|x|>": 5}, {"<|x|>": 1 << 24}, {"": 300}, {"<|bos|>": 300}):
+    # Found by fuzzing: a negative id raised OverflowError, not ValueError.
+    for bad in ({"<|x|>": 5}, {"<|x|>": 1 << 24}, {"": 300}, {"<|bos|>": 300}, {"<|x|>": -1}, {"<|x|>": 1 << 70}):
         with pytest.raises(ValueError):
             Codec("jpblock", special_tokens=bad)
     with pytest.raises(TypeError):

@@ -115,7 +115,7 @@ class Codec(_Codec):
         if max_length is not None:
             if isinstance(max_length, bool) or not isinstance(max_length, int):
                 raise TypeError(f"max_length must be an int, not {type(max_length).__name__}")
-            if max_length <= 0 or max_length % 4:
+            if max_length <= 0 or max_length % 4 or max_length > 2**62:
                 raise ValueError(f"max_length must be a positive multiple of 4 (whole blocks), not {max_length}")
         elif padding == "max_length" or truncation:
             raise ValueError(f"{'truncation' if truncation else 'padding=max_length'} needs max_length")
