@@ -165,6 +165,8 @@ class Codec(_Codec):
             return self._decode_matrix(data, width, errors=errors, skip_special_tokens=skip_special_tokens)
         if isinstance(rows, (bytes, bytearray, memoryview, str)):
             raise TypeError("rows must be a batch (a 2-D array or a list of rows); use decode for one row")
+        if getattr(rows, "ndim", 2) != 2:
+            raise ValueError(f"expected a 2-D batch or a list of rows, got an array of shape {tuple(rows.shape)}")
         as_bytes = [r if type(r) is bytes else _convert.as_bytes(r) for r in rows]
         return self._decode_rows(as_bytes, errors=errors, skip_special_tokens=skip_special_tokens)
 
