@@ -23,3 +23,16 @@ def test_ci_runs_the_readme_test_command():
 def test_readme_quick_start_names_a_real_command():
     command = _readme_block_after("Quick start")
     assert command == "pip install . && bygpt-codec demo"
+
+
+def test_quick_start_demo_runs():
+    import shutil
+    import subprocess
+    import sys
+
+    script = shutil.which("bygpt-codec")
+    command = [script, "demo"] if script else [sys.executable, "-m", "bygpt_codec", "demo"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("round trip OK") == 2
+    assert "chars/step" in result.stdout
