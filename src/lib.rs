@@ -282,17 +282,7 @@ impl PyCodec {
     ) -> PyResult<Vec<Bound<'py, PyString>>> {
         let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
         let slices: Vec<&[u8]> = rows.iter().map(|r| r.as_bytes()).collect();
-        let total = slices.iter().map(|s| s.len()).sum();
-        let decoded = maybe_detach(py, total, || {
-            self.codec.decode_batch_with(
-                &slices,
-                &opts,
-                NarrowBuffer::with_capacity,
-                NarrowBuffer::into_narrow,
-            )
-        })
-        .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
-        decoded.iter().map(|t| py_str(py, t)).collect()
+        self.decode_slices(py, &slices, &opts)
     }
 
     /// Decodes a C-contiguous uint8 matrix (any buffer) given its row width.
@@ -322,16 +312,7 @@ impl PyCodec {
         // resized) until it is dropped at the end of this function.
         let data = unsafe { std::slice::from_raw_parts(buf.buf_ptr() as *const u8, buf.len_bytes()) };
         let slices: Vec<&[u8]> = data.chunks(width).collect();
-        let decoded = maybe_detach(py, data.len(), || {
-            self.codec.decode_batch_with(
-                &slices,
-                &opts,
-                NarrowBuffer::with_capacity,
-                NarrowBuffer::into_narrow,
-            )
-        })
-        .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
-        decoded.iter().map(|t| py_str(py, t)).collect()
+        self.decode_slices(py, &slices, &opts)
     }
 
     /// A streaming decoder: feed chunks, get text as soon as it is complete.
@@ -346,6 +327,23 @@ impl PyCodec {
         let t = text_ref(text)?;
         let s = maybe_detach(py, t.units(), || Stats::measure(self.codec.scheme(), t));
         Ok((s.chars, s.bytes, s.filler, s.straddling))
+    }
+}
+
+impl PyCodec {
+    /// Decodes rows (in parallel, without the GIL, when large) into strs.
+    fn decode_slices<'py>(
+        &self,
+        py: Python<'py>,
+        rows: &[&[u8]],
+        opts: &DecodeOptions,
+    ) -> PyResult<Vec<Bound<'py, PyString>>> {
+        let total = rows.iter().map(|r| r.len()).sum();
+        let decoded = maybe_detach(py, total, || {
+            self.codec.decode_batch_with(rows, opts, NarrowBuffer::with_capacity, NarrowBuffer::into_narrow)
+        })
+        .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
+        decoded.iter().map(|t| py_str(py, t)).collect()
     }
 }
 
