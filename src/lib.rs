@@ -8,7 +8,7 @@ use bygpt_codec_core::{
     NarrowText, PaddingSide, Scheme, Stats, TextRef,
 };
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::string::PyStringData;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString};
@@ -262,7 +262,11 @@ impl PyCodec {
             _ => longest,
         };
         let side = if left { PaddingSide::Left } else { PaddingSide::Right };
-        let n = rows.len() * width;
+        // Checked: a huge max_length with padding="max_length" must be a
+        // MemoryError, not an overflow that panics further down.
+        let n = rows.len().checked_mul(width).filter(|n| n.checked_mul(2).is_some()).ok_or_else(|| {
+            PyMemoryError::new_err(format!("a batch of {} rows x {width} bytes is too large", rows.len()))
+        })?;
         let out = PyByteArray::new_with(py, 2 * n, |buf| {
             let (ids, mask) = buf.split_at_mut(n);
             maybe_detach(py, n, || bygpt_codec_core::fill_padded(&rows, width, side, ids, mask));
@@ -395,6 +399,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCodec>()?;
     m.add_class::<PyIncrementalDecoder>()?;
     m.add_function(wrap_pyfunction!(_jp_table, m)?)?;
+    stream::register(m)?;
     m.add("SCHEMES", Scheme::ALL.iter().map(|s| s.name()).collect::<Vec<_>>())?;
     Ok(())
 }

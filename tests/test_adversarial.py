@@ -61,6 +61,14 @@ def test_wrong_arrays_raise_clearly():
     assert c.decode(memoryview(good.tobytes()).cast("B")) == "日本語"
 
 
+def test_absurd_fixed_width_is_a_memory_error_not_a_panic():
+    # Found in review: rows * width overflowed and a Rust assertion panicked.
+    c = Codec()
+    for max_length in (2**62, 2**40):
+        with pytest.raises(MemoryError):
+            c.encode_batch(["a", "b"], max_length=max_length, padding="max_length")
+
+
 def test_truncation_never_cuts_a_special_block():
     c = Codec("utf8")
     text = "<|mask|>あ" * 20
