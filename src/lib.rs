@@ -13,6 +13,8 @@ use pyo3::prelude::*;
 use pyo3::types::string::PyStringData;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString};
 
+mod stream;
+
 /// Work below this many units stays on the calling thread with the GIL held:
 /// releasing it costs more than it saves on short texts.
 const DETACH_MIN: usize = 1 << 16;

@@ -1,6 +1,6 @@
 """Type stubs for the Rust extension (bygpt_codec._native)."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 SCHEMES: list[str]
@@ -40,3 +40,36 @@ class IncrementalDecoder:
     def position(self) -> int: ...
 
 def _jp_table() -> list[int]: ...
+
+# Streaming work for the command line (src/stream.rs). Each runs with the GIL
+# released and takes it back between 8 MB chunks to call ``progress(bytes_read)``
+# and to check for Ctrl-C. Bad input raises ValueError (message names
+# ``in_name``); I/O failures raise OSError naming ``in_name`` or ``out_name``.
+def _encode_fd(
+    scheme_name: str,
+    in_fd: int,
+    out_fd: int,
+    *,
+    errors: str,
+    add_special_tokens: bool,
+    in_name: str,
+    out_name: str,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[int, int]: ...
+def _decode_fd(
+    scheme_name: str,
+    in_fd: int,
+    out_fd: int,
+    *,
+    errors: str,
+    skip_special_tokens: bool,
+    in_name: str,
+    out_name: str,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[int, int]: ...
+def _stats_fd(
+    in_fd: int, *, errors: str, in_name: str, progress: Callable[[int], object] | None = None
+) -> tuple[list[tuple[str, int, int, int, int]], int]: ...
+def _pack_jsonl(
+    scheme_name: str, block: bytes, *, field: str, skip_invalid: bool
+) -> tuple[bytes, bytes, int, list[tuple[int, int, str]]]: ...

@@ -1,15 +1,24 @@
-"""The ``bygpt-codec`` command line."""
+"""The ``bygpt-codec`` command line.
+
+Every command streams: memory stays bounded whatever the input's size, the
+heavy work runs in Rust on all cores with the GIL released, and outputs appear
+under their final names only once complete. Exit status: 0 success, 1 bad
+input (or an I/O error), 2 usage error, 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
 
-from . import SCHEMES, Codec, EncodingStats
+from . import SCHEMES, Codec, EncodingStats, _native
+from ._cli_io import Input, Output, Progress, UsageError
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _stats_table(rows: list[EncodingStats]) -> str:
@@ -51,32 +60,370 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_BAD_INPUT
 
 
+def cmd_encode(args: argparse.Namespace) -> int:
+    with Input(args.input) as src, Output(args.output) as dst:
+        bar = Progress("encode", src.size, Progress.wanted(args.quiet))
+        try:
+            _native._encode_fd(
+                args.scheme,
+                src.fd,
+                dst.fd,
+                errors=args.errors,
+                add_special_tokens=args.add_special_tokens,
+                in_name=src.name,
+                out_name=dst.name,
+                progress=bar,
+            )
+        except ValueError as e:
+            hint = " (pass --errors surrogateescape to keep such bytes)" if args.errors == "strict" else ""
+            raise ValueError(f"{e}{hint}") from None
+        finally:
+            bar.close()
+        dst.commit()
+    return EXIT_OK
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    with Input(args.input) as src, Output(args.output) as dst:
+        bar = Progress("decode", src.size, Progress.wanted(args.quiet))
+        try:
+            _native._decode_fd(
+                args.scheme,
+                src.fd,
+                dst.fd,
+                errors=args.errors,
+                skip_special_tokens=args.skip_special_tokens,
+                in_name=src.name,
+                out_name=dst.name,
+                progress=bar,
+            )
+        except ValueError as e:
+            hint = ""
+            if "lone surrogate" in str(e):
+                hint = "; decode with --errors surrogateescape (or replace)"
+            elif args.errors != "replace":
+                hint = f" (is this {args.scheme} data? --errors replace decodes what it can)"
+            raise ValueError(f"{e}{hint}") from None
+        finally:
+            bar.close()
+        dst.commit()
+    return EXIT_OK
+
+
+def _stats_rows(rows: list[tuple[str, int, int, int, int]], size: int) -> list[EncodingStats]:
+    stats = [EncodingStats(*row) for row in rows]
+    utf8 = next(s for s in stats if s.scheme == "utf8")
+    # The input as it is: plain UTF-8 with no framing (no padding, no filler).
+    stats.append(EncodingStats("plain", utf8.chars, size, 0, utf8.straddling))
+    return stats
+
+
+def _stats_json(stats: list[EncodingStats]) -> dict[str, dict[str, float]]:
+    return {
+        s.scheme: {
+            "chars": s.chars,
+            "bytes": s.bytes,
+            "filler": s.filler,
+            "straddling": s.straddling,
+            "bytes_per_char": s.bytes_per_char,
+            "chars_per_step": s.chars_per_step,
+            "straddling_share": s.straddling_share,
+            "filler_share": s.filler_share,
+        }
+        for s in stats
+    }
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    results = []
+    totals: dict[str, list[int]] = {}
+    for path in args.files:
+        with Input(path) as src:
+            bar = Progress(f"stats {src.name}", src.size, Progress.wanted(args.quiet))
+            try:
+                rows, size = _native._stats_fd(src.fd, errors=args.errors, in_name=src.name, progress=bar)
+            finally:
+                bar.close()
+        stats = _stats_rows(rows, size)
+        results.append((src.name, size, stats))
+        for s in stats:
+            t = totals.setdefault(s.scheme, [0, 0, 0, 0])
+            for k, v in enumerate((s.chars, s.bytes, s.filler, s.straddling)):
+                t[k] += v
+    total = [EncodingStats(name, *t) for name, t in totals.items()]
+    if args.json:
+        doc = {
+            "files": [{"path": n, "input_bytes": size, "schemes": _stats_json(st)} for n, size, st in results],
+            "total": _stats_json(total),
+        }
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    blocks = [f"{n} ({size} bytes)\n{_stats_table(st)}" for n, size, st in results]
+    if len(results) > 1:
+        blocks.append(f"all {len(results)} files (each encoded alone)\n{_stats_table(total)}")
+    print("\n\n".join(blocks))
+    print("\nplain: the input as it is (UTF-8 without framing); chars/step = 4 * chars / bytes")
+    return EXIT_OK
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from ._pack import pack
+
+    if args.num_shards < 1 or not 0 <= args.shard_index < args.num_shards:
+        raise UsageError(f"need 0 <= --shard-index < --num-shards, got {args.shard_index} and {args.num_shards}")
+    if "-" in args.inputs and (args.num_shards > 1 or args.inputs.count("-") > 1):
+        raise UsageError("stdin ('-') can be read once, and not with --num-shards (slices need file sizes)")
+    sizes = [None if p == "-" else os.stat(p).st_size for p in args.inputs]
+    if args.format == "text":
+        lo = len(args.inputs) * args.shard_index // args.num_shards
+        hi = len(args.inputs) * (args.shard_index + 1) // args.num_shards
+        total = sum(s or 0 for s in sizes[lo:hi])
+    else:
+        total = sum(s or 0 for s in sizes) // args.num_shards if "-" not in args.inputs else None
+    bar = Progress("pack", total or None, Progress.wanted(args.quiet))
+    try:
+        summary = pack(
+            args.inputs,
+            args.output,
+            fmt=args.format,
+            text_field=args.text_field,
+            scheme=args.scheme,
+            shard_index=args.shard_index,
+            num_shards=args.num_shards,
+            skip_invalid=args.skip_invalid,
+            progress=bar,
+            sizes=sizes,
+        )
+    finally:
+        bar.close()
+    what = "lines" if args.format == "jsonl" else "files"
+    if not args.quiet:
+        seen = summary.lines if args.format == "jsonl" else summary.documents + summary.skipped
+        print(
+            f"packed {summary.documents} documents ({summary.bytes} bytes, {summary.bytes // 4} steps) "
+            f"from {seen} {what} into {args.output}.bin/.idx",
+            file=sys.stderr,
+        )
+    if summary.skipped:  # reported even with --quiet: data was left out
+        print(f"skipped {summary.skipped} invalid {what}:", file=sys.stderr)
+        for example in summary.examples:
+            print(f"  {example}", file=sys.stderr)
+        if summary.skipped > len(summary.examples):
+            print(f"  ... and {summary.skipped - len(summary.examples)} more", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from .shards import merge, shard_paths
+
+    total = sum(os.path.getsize(shard_paths(p)[0]) for p in args.shards)
+    bar = Progress("merge", total, Progress.wanted(args.quiet))
+    try:
+        docs, nbytes = merge(args.shards, args.output, progress=bar)
+    finally:
+        bar.close()
+    if not args.quiet:
+        print(f"merged {len(args.shards)} shards: {docs} documents, {nbytes} bytes", file=sys.stderr)
+    return EXIT_OK
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+
+def _command(sub, name: str, help: str, description: str, examples: str, func) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog="examples:\n" + examples,
+        formatter_class=_Formatter,
+    )
+    p.set_defaults(func=func)
+    return p
+
+
+def _quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary on stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bygpt-codec",
-        description="Byte codec for byte-level LMs that predict 4 bytes per step.",
+        description="Byte codec for byte-level LMs that predict 4 bytes per step. "
+        "Every command streams (bounded memory, all cores); '-' means stdin/stdout.",
+        epilog="exit status: 0 success, 1 bad input or I/O error, 2 usage error, 130 interrupted.\n"
+        "run 'bygpt-codec COMMAND --help' for a command's options and examples.",
+        formatter_class=_Formatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser(
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = _command(
+        sub,
         "demo",
-        help="encode a Japanese sample with every scheme, print stats, check the round trip",
-        description="Encode a text (the bundled Japanese sample by default) with every scheme, "
+        "encode a Japanese sample with every scheme, print stats, check the round trip",
+        "Encode a text (the bundled Japanese sample by default) with every scheme, "
         "print how densely each packs it, decode it back and confirm the round trip.",
-        epilog="example: bygpt-codec demo\n         bygpt-codec demo my.txt",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "  bygpt-codec demo\n  bygpt-codec demo my.txt",
+        cmd_demo,
     )
     demo.add_argument("file", nargs="?", help="UTF-8 text file (default: the bundled sample)")
-    demo.set_defaults(func=cmd_demo)
+
+    enc = _command(
+        sub,
+        "encode",
+        "encode a UTF-8 text file",
+        "Encode a UTF-8 text file. The output is byte for byte what Codec.encode gives for the whole "
+        "text: a whole number of 4-byte blocks.",
+        "  bygpt-codec encode book.txt -o book.jpb\n"
+        "  cat book.txt | bygpt-codec encode - --scheme utf8 > book.u8b\n"
+        "  bygpt-codec encode any.bin --errors surrogateescape -o any.jpb   # any file, binary included",
+        cmd_encode,
+    )
+    enc.add_argument("input", metavar="INPUT", help="UTF-8 text file, or - for stdin")
+    enc.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    enc.add_argument("--scheme", choices=SCHEMES, default="jpblock", help="encoding scheme (default: jpblock)")
+    enc.add_argument("--add-special-tokens", action="store_true", help="wrap the text in <|bos|> ... <|eos|> blocks")
+    enc.add_argument(
+        "--errors",
+        choices=("strict", "surrogateescape"),
+        default="strict",
+        help="invalid UTF-8: fail naming byte and line (strict, the default), or keep each bad byte "
+        "as a lone surrogate U+DC80..U+DCFF that decode --errors surrogateescape turns back",
+    )
+    _quiet(enc)
+
+    dec = _command(
+        sub,
+        "decode",
+        "decode encoded bytes back to UTF-8 text",
+        "Decode encoded bytes to UTF-8 text; decode(encode(f)) == f byte for byte.",
+        "  bygpt-codec decode book.jpb -o book.txt\n"
+        "  bygpt-codec decode book.u8b --scheme utf8 | head\n"
+        "  bygpt-codec decode any.jpb --errors surrogateescape -o any.bin",
+        cmd_decode,
+    )
+    dec.add_argument("input", metavar="INPUT", help="encoded file, or - for stdin")
+    dec.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    dec.add_argument("--scheme", choices=SCHEMES, default="jpblock", help="encoding scheme (default: jpblock)")
+    dec.add_argument(
+        "--errors",
+        choices=("strict", "replace", "surrogateescape"),
+        default="strict",
+        help="strict: fail on malformed data or on a lone surrogate; replace: U+FFFD for both; "
+        "surrogateescape: strict, but U+DC80..U+DCFF become the bytes 0x80..0xFF again",
+    )
+    dec.add_argument("--skip-special-tokens", action="store_true", help="drop special blocks instead of their names")
+    _quiet(dec)
+
+    st = _command(
+        sub,
+        "stats",
+        "how densely each scheme packs text files",
+        "For each file, and each scheme plus the plain UTF-8 input: characters, bytes, bytes per "
+        "character, characters per 4-byte step, share of characters that straddle a block, filler.",
+        "  bygpt-codec stats corpus/*.txt\n  bygpt-codec stats --json book.txt | jq .total.jpblock",
+        cmd_stats,
+    )
+    st.add_argument("files", metavar="FILE", nargs="+", help="UTF-8 text files (- for stdin)")
+    st.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    st.add_argument(
+        "--errors",
+        choices=("strict", "surrogateescape"),
+        default="strict",
+        help="invalid UTF-8: fail (default) or count each bad byte as one character",
+    )
+    _quiet(st)
+
+    pk = _command(
+        sub,
+        "pack",
+        "pack documents into a training shard (PREFIX.bin + PREFIX.idx)",
+        "Pack documents (JSONL lines with a text field, or one document per text file) into "
+        "PREFIX.bin, each document a <|bos|> block, its text and an <|eos|> block, 4-byte aligned, "
+        "and PREFIX.idx, the document offsets. Read them with bygpt_codec.shards.open_shard. "
+        "The output is the same bytes whatever the thread count.\n\n"
+        "--shard-index/--num-shards pick a deterministic slice, so that many machines can each "
+        "pack one: for JSONL, the lines whose first byte lies in slice I of N equal byte ranges "
+        "of the inputs (taken in order); for text, files [F*I/N, F*(I+1)/N). Merging slices "
+        "0..N-1 in order gives exactly the unsliced pack.",
+        "  bygpt-codec pack ja_wiki/*.jsonl -o shards/ja_wiki\n"
+        "  bygpt-codec pack docs/*.txt --format text --scheme utf8 -o shards/docs\n"
+        "  bygpt-codec pack big.jsonl --shard-index $SLURM_ARRAY_TASK_ID --num-shards 64 \\\n"
+        "      -o shards/big-$SLURM_ARRAY_TASK_ID\n"
+        "  bygpt-codec merge shards/big-{0..63} -o shards/big",
+        cmd_pack,
+    )
+    pk.add_argument("inputs", metavar="INPUT", nargs="+", help="JSONL or text files (- for stdin)")
+    pk.add_argument("-o", "--output", metavar="PREFIX", required=True, help="writes PREFIX.bin and PREFIX.idx")
+    pk.add_argument("--format", choices=("jsonl", "text"), default="jsonl", help="input format (default: jsonl)")
+    pk.add_argument("--text-field", default="text", metavar="NAME", help="JSONL field holding the text (default: text)")
+    pk.add_argument("--scheme", choices=SCHEMES, default="jpblock", help="encoding scheme (default: jpblock)")
+    pk.add_argument("--shard-index", type=int, default=0, metavar="I", help="which slice to pack (default: 0)")
+    pk.add_argument("--num-shards", type=int, default=1, metavar="N", help="number of slices (default: 1)")
+    pk.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="skip malformed lines (or invalid files) and count them in a final summary, instead of failing",
+    )
+    _quiet(pk)
+
+    mg = _command(
+        sub,
+        "merge",
+        "join shard pairs into one",
+        "Join shard pairs (PREFIX.bin + PREFIX.idx), in the order given, into one pair.",
+        "  bygpt-codec merge shards/part-0 shards/part-1 -o shards/all",
+        cmd_merge,
+    )
+    mg.add_argument("shards", metavar="SHARD", nargs="+", help="shard prefixes (PREFIX, PREFIX.bin or PREFIX.idx)")
+    mg.add_argument("-o", "--output", metavar="PREFIX", required=True, help="writes PREFIX.bin and PREFIX.idx")
+    _quiet(mg)
     return parser
 
 
+def _error(message: str) -> None:
+    try:
+        print(f"bygpt-codec: error: {message}", file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
+def _os_message(e: OSError) -> str:
+    if e.filename is not None and e.strerror:
+        return f"{e.filename}: {e.strerror}"
+    return str(e)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        print(f"bygpt-codec: error: {e}", file=sys.stderr)
+    except UsageError as e:
+        parser.print_usage(sys.stderr)
+        _error(str(e))
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, and keep Python
+        # from complaining again when it flushes stdout at exit.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
         return EXIT_BAD_INPUT
+    except OSError as e:
+        _error(_os_message(e))
+        return EXIT_BAD_INPUT
+    except (UnicodeError, ValueError) as e:
+        _error(str(e))
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -1,0 +1,185 @@
+"""Files for the command line: inputs (``-`` is stdin), outputs that appear
+under their final name only once complete (``-`` is stdout), and a progress
+bar on stderr."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import tempfile
+import time
+from types import TracebackType
+
+
+class UsageError(Exception):
+    """A command line that cannot work (exit status 2)."""
+
+
+class Input:
+    """An input file opened for reading by file descriptor; ``-`` is stdin.
+
+    ``size`` is the byte count of a regular file (for progress), else None.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file = None
+        if path == "-":
+            self.name = "<stdin>"
+            self.fd = sys.stdin.fileno() if sys.stdin is not None else 0
+        else:
+            self.name = path
+            self._file = open(path, "rb", buffering=0)  # noqa: SIM115 (closed in close())
+            self.fd = self._file.fileno()
+        st = os.fstat(self.fd)
+        self.size = st.st_size if stat.S_ISREG(st.st_mode) else None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def __enter__(self) -> Input:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Output:
+    """Where a command writes. A regular file is written as a hidden temporary
+    file in the same directory and renamed over the final name by
+    ``commit()``; if the command fails or is interrupted the temporary file is
+    removed, so a partial output never appears under the final name. stdout
+    (``-`` or no path) and existing non-regular files (``/dev/null``,
+    ``/dev/full``, FIFOs) are written directly."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._tmp: str | None = None
+        self._file = None
+        self.committed = False
+        if path is None or path == "-":
+            self.name = "<stdout>"
+            if sys.stdout is not None:
+                sys.stdout.flush()
+            self.fd = 1
+            return
+        self.name = path
+        try:
+            st = os.stat(path)
+            direct = not stat.S_ISREG(st.st_mode)
+        except FileNotFoundError:
+            direct = False
+        if direct:
+            self._file = open(path, "wb", buffering=0)  # noqa: SIM115 (closed in _close())
+            self.fd = self._file.fileno()
+            return
+        folder, base = os.path.split(os.path.abspath(path))
+        try:
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
+        except OSError as e:  # name the output, not the temporary file
+            raise OSError(e.errno, e.strerror, path) from None
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # what open() would have given the final file
+        self._file = os.fdopen(fd, "wb", buffering=0)
+        self.fd = fd
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+
+    def tell(self) -> int:
+        return os.lseek(self.fd, 0, os.SEEK_CUR)
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self.fd, size)
+        os.lseek(self.fd, size, os.SEEK_SET)
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def commit(self) -> None:
+        """Finishes the output: the final name now holds all of it."""
+        self._close()
+        if self._tmp is not None:
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+        self.committed = True
+
+    def abort(self) -> None:
+        """Drops an unfinished output (nothing appears under the final name)."""
+        try:
+            self._close()
+        finally:
+            if self._tmp is not None:
+                try:
+                    os.unlink(self._tmp)
+                except OSError:
+                    pass
+                self._tmp = None
+
+    def __enter__(self) -> Output:
+        return self
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if not self.committed:
+            self.abort()
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+class Progress:
+    """A one-line progress bar on stderr: bytes done, MB/s and ETA. Drawn only
+    when enabled (stderr a TTY and no ``--quiet``), at most 10 times a second."""
+
+    def __init__(self, label: str, total: int | None, enabled: bool) -> None:
+        self.label = label
+        self.total = total
+        self.enabled = enabled
+        self.base = 0  # bytes done by earlier files of a multi-file run
+        self.start = time.monotonic()
+        self._last = 0.0
+        self._drawn = False
+
+    @staticmethod
+    def wanted(quiet: bool) -> bool:
+        return not quiet and sys.stderr is not None and sys.stderr.isatty()
+
+    def __call__(self, done: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1:
+            return
+        self._last = now
+        done += self.base
+        elapsed = max(now - self.start, 1e-9)
+        rate = done / elapsed
+        line = f"{self.label}: {_size(done)}"
+        if self.total:
+            line += f" / {_size(self.total)} ({min(done / self.total, 1):.0%})"
+        line += f"  {rate / 1e6:.1f} MB/s"
+        if self.total and rate > 0:
+            left = max(self.total - done, 0) / rate
+            line += f"  ETA {int(left) // 60}:{int(left) % 60:02d}"
+        sys.stderr.write("\r" + line + "\x1b[K")
+        sys.stderr.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self._drawn = False
