@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
-from . import _convert
 from ._native import _Codec
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy is imported only by the batch methods: `import bygpt_codec` stays
+# light, so the command line starts fast and never spins up BLAS threads.
 
 PaddingSide = Literal["right", "left"]
 
@@ -128,6 +131,8 @@ class Codec(_Codec):
             parse_special=bool(parse_special),
             add_special_tokens=bool(add_special_tokens),
         )
+        import numpy as np
+
         n = rows * width
         if n:
             ids = np.frombuffer(buf, dtype=np.uint8, count=n).reshape(rows, width)
@@ -154,6 +159,10 @@ class Codec(_Codec):
         """Decodes a ``[B, L]`` array/tensor or a list of rows (bytes, arrays,
         lists of ints). Fill bytes (0xFF) are skipped wherever they are, so
         padded rows need no mask. Strict errors name the row (``.row``)."""
+        import numpy as np
+
+        from . import _convert
+
         if _convert.is_matrix(rows):
             n_rows, width = rows.shape
             if width == 0 or n_rows == 0:
