@@ -16,6 +16,45 @@ class UsageError(Exception):
     """A command line that cannot work (exit status 2)."""
 
 
+def refuse_overwriting_inputs(inputs: list[str], outputs: list[str]) -> None:
+    """Refuses, before anything is written, an output that is one of the
+    inputs (the same file, also through another name or a link)."""
+
+    def identity(path: str) -> tuple[int, int] | None:
+        if path == "-":
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None  # missing outputs are fine; missing inputs fail when opened
+        return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+    sources = {identity(p): p for p in inputs}
+    sources.pop(None, None)
+    for out in outputs:
+        same = sources.get(identity(out)) if out is not None else None
+        if same is not None:
+            raise UsageError(f"output {out} is the input {same}; refusing to overwrite it")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that outputs are cleaned up the same way."""
+
+
+def raise_on_sigterm() -> None:
+    """Turns SIGTERM into :class:`Terminated` (default: die at once, leaving
+    temporary files behind). The streaming calls check signals between chunks."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. main() called from a worker)
+        pass
+
+
 class Input:
     """An input file opened for reading by file descriptor; ``-`` is stdin.
 

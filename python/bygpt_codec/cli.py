@@ -3,7 +3,7 @@
 Every command streams: memory stays bounded whatever the input's size, the
 heavy work runs in Rust on all cores with the GIL released, and outputs appear
 under their final names only once complete. Exit status: 0 success, 1 bad
-input (or an I/O error), 2 usage error, 130 interrupted.
+input (or an I/O error), 2 usage error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from importlib import resources
 
 from . import SCHEMES, Codec, EncodingStats, _native
-from ._cli_io import Input, Output, Progress, UsageError
+from ._cli_io import Input, Output, Progress, Terminated, UsageError, raise_on_sigterm, refuse_overwriting_inputs
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 def _stats_table(rows: list[EncodingStats]) -> str:
@@ -61,6 +61,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
+    refuse_overwriting_inputs([args.input], [args.output])
     with Input(args.input) as src, Output(args.output) as dst:
         bar = Progress("encode", src.size, Progress.wanted(args.quiet))
         try:
@@ -84,6 +85,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
+    refuse_overwriting_inputs([args.input], [args.output])
     with Input(args.input) as src, Output(args.output) as dst:
         bar = Progress("decode", src.size, Progress.wanted(args.quiet))
         try:
@@ -174,6 +176,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
         raise UsageError(f"need 0 <= --shard-index < --num-shards, got {args.shard_index} and {args.num_shards}")
     if "-" in args.inputs and (args.num_shards > 1 or args.inputs.count("-") > 1):
         raise UsageError("stdin ('-') can be read once, and not with --num-shards (slices need file sizes)")
+    refuse_overwriting_inputs(args.inputs, [f"{args.output}.bin", f"{args.output}.idx"])
     sizes = [None if p == "-" else os.stat(p).st_size for p in args.inputs]
     if args.format == "text":
         lo = len(args.inputs) * args.shard_index // args.num_shards
@@ -217,6 +220,9 @@ def cmd_pack(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from .shards import merge, shard_paths
 
+    refuse_overwriting_inputs(
+        [f for p in args.shards for f in shard_paths(p)], [f"{args.output}.bin", f"{args.output}.idx"]
+    )
     total = sum(os.path.getsize(shard_paths(p)[0]) for p in args.shards)
     bar = Progress("merge", total, Progress.wanted(args.quiet))
     try:
@@ -254,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bygpt-codec",
         description="Byte codec for byte-level LMs that predict 4 bytes per step. "
         "Every command streams (bounded memory, all cores); '-' means stdin/stdout.",
-        epilog="exit status: 0 success, 1 bad input or I/O error, 2 usage error, 130 interrupted.\n"
+        epilog="exit status: 0 success, 1 bad input or I/O error, 2 usage error, 130 interrupted, 143 terminated.\n"
         "run 'bygpt-codec COMMAND --help' for a command's options and examples.",
         formatter_class=_Formatter,
     )
@@ -400,6 +406,7 @@ def _os_message(e: OSError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    raise_on_sigterm()
     try:
         return args.func(args)
     except UsageError as e:
@@ -421,8 +428,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UnicodeError, ValueError) as e:
         _error(str(e))
         return EXIT_BAD_INPUT
+    except Terminated:
+        _error("terminated (SIGTERM); no output was left under its final name")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
-        _error("interrupted")
+        _error("interrupted; no output was left under its final name")
         return EXIT_INTERRUPTED
 
 
