@@ -1,6 +1,6 @@
 """Batch encode/decode throughput against CPython's own UTF-8, side by side.
 
-    python benchmarks/codec.py [--corpus-dir ../shared/corpus] [--repeat 7]
+    python benchmarks/codec.py [--corpus-dir ../shared/corpus] [--repeat 7] [--threads N]
 
 Documents are the corpus cut into ~1,000-character pieces. The baseline is
 what a byte tokenizer in plain Python does: ``[d.encode("utf-8") for d in docs]``
@@ -96,7 +96,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus-dir", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--threads", type=int, help="cap the codec's worker threads (default: one per core)")
     args = parser.parse_args()
+    if args.threads:
+        # Read by the Rust thread pool when it starts, at the first batch call.
+        os.environ["RAYON_NUM_THREADS"] = str(args.threads)
+    print(f"codec threads: {os.environ.get('RAYON_NUM_THREADS', 'one per core')}")
     run(args.corpus_dir, args.repeat)
 
 

@@ -340,6 +340,21 @@ fn utf8_chunk<S: Sink>(
             i += 1;
             continue;
         }
+        // Fast path for the common 3-byte form (all kana and kanji): E1..EF
+        // leads with two continuation bytes are always valid (ED with its
+        // surrogates included, which this scheme allows); E0 needs its own
+        // range check, so it takes the general path.
+        if (0xE1..=0xEF).contains(&lead) {
+            if let Some(&[b1, b2]) = data.get(i + 1..i + 3).and_then(|s| <&[u8; 2]>::try_from(s).ok()) {
+                if (b1 & 0xC0 == 0x80) & (b2 & 0xC0 == 0x80) {
+                    sink.push(
+                        u32::from(lead & 0x0F) << 12 | u32::from(b1 & 0x3F) << 6 | u32::from(b2 & 0x3F),
+                    );
+                    i += 3;
+                    continue;
+                }
+            }
+        }
         // Each arm yields Ok(len) for a good unit or Err((kind, bad_len)),
         // where bad_len is how many bytes the U+FFFD replaces.
         let outcome: Result<usize, (DecodeErrorKind, usize)> = if lead == SPECIAL_LEAD {
