@@ -221,8 +221,9 @@ impl PyCodec {
     }
 
     /// Encodes a list of str into one buffer: ids (rows*width) then mask.
-    /// Returns (buffer, rows, width). Argument checks live in the Python layer.
-    #[pyo3(signature = (texts, *, left, max_length, truncation, pad_to_max_length, parse_special, add_special_tokens))]
+    /// Returns (ids, mask, rows, width). With `int64`, each value takes 8 bytes
+    /// (little-endian int64, for torch). Argument checks live in the Python layer.
+    #[pyo3(signature = (texts, *, left, max_length, truncation, pad_to_max_length, parse_special, add_special_tokens, int64 = false))]
     #[allow(clippy::too_many_arguments)]
     fn _encode_batch<'py>(
         &self,
@@ -234,7 +235,8 @@ impl PyCodec {
         pad_to_max_length: bool,
         parse_special: bool,
         add_special_tokens: bool,
-    ) -> PyResult<(Bound<'py, PyByteArray>, usize, usize)> {
+        int64: bool,
+    ) -> PyResult<(Bound<'py, PyByteArray>, Bound<'py, PyByteArray>, usize, usize)> {
         let strings: Vec<Bound<'py, PyString>> = texts
             .iter()
             .enumerate()
@@ -266,15 +268,30 @@ impl PyCodec {
         let side = if left { PaddingSide::Left } else { PaddingSide::Right };
         // Checked: a huge max_length with padding="max_length" must be a
         // MemoryError, not an overflow that panics further down.
-        let n = rows.len().checked_mul(width).filter(|n| n.checked_mul(2).is_some()).ok_or_else(|| {
-            PyMemoryError::new_err(format!("a batch of {} rows x {width} bytes is too large", rows.len()))
-        })?;
-        let out = PyByteArray::new_with(py, 2 * n, |buf| {
-            let (ids, mask) = buf.split_at_mut(n);
-            maybe_detach(py, n, || bygpt_codec_core::fill_padded(&rows, width, side, ids, mask));
+        let unit = if int64 { 8 } else { 1 };
+        let n =
+            rows.len().checked_mul(width * unit).filter(|n| n.checked_mul(2).is_some()).ok_or_else(|| {
+                PyMemoryError::new_err(format!("a batch of {} rows x {width} bytes is too large", rows.len()))
+            })?;
+        // Two buffers, not one of twice the size: glibc serves blocks over its
+        // mmap threshold (up to 32 MB) with fresh pages, and page faults then
+        // dominate a large int64 batch.
+        let mut mask_buf: Option<Bound<'py, PyByteArray>> = None;
+        let out = PyByteArray::new_with(py, n, |ids| {
+            mask_buf = Some(PyByteArray::new_with(py, n, |mask| {
+                maybe_detach(py, n, || {
+                    if int64 {
+                        bygpt_codec_core::fill_padded_i64(&rows, width, side, ids, mask)
+                    } else {
+                        bygpt_codec_core::fill_padded(&rows, width, side, ids, mask)
+                    }
+                });
+                Ok(())
+            })?);
             Ok(())
         })?;
-        Ok((out, rows.len(), width))
+        let mask = mask_buf.expect("new_with ran its closure");
+        Ok((out, mask, rows.len(), width))
     }
 
     /// Decodes a list of bytes objects, in parallel for large batches.

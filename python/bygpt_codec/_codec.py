@@ -122,7 +122,8 @@ class Codec(_Codec):
                 raise ValueError(f"max_length must be a positive multiple of 4 (whole blocks), not {max_length}")
         elif padding == "max_length" or truncation:
             raise ValueError(f"{'truncation' if truncation else 'padding=max_length'} needs max_length")
-        buf, rows, width = self._encode_batch(
+        pt = return_tensors == "pt"
+        ids_buf, mask_buf, rows, width = self._encode_batch(
             texts if isinstance(texts, list) else list(texts),
             left=padding_side == "left",
             max_length=max_length,
@@ -130,23 +131,22 @@ class Codec(_Codec):
             pad_to_max_length=padding == "max_length",
             parse_special=bool(parse_special),
             add_special_tokens=bool(add_special_tokens),
+            int64=pt,  # torch wants int64 ids: written directly, in parallel
         )
         import numpy as np
 
+        dtype = np.int64 if pt else np.uint8
         n = rows * width
         if n:
-            ids = np.frombuffer(buf, dtype=np.uint8, count=n).reshape(rows, width)
-            mask = np.frombuffer(buf, dtype=np.uint8, count=n, offset=n).reshape(rows, width)
+            ids = np.frombuffer(ids_buf, dtype=dtype).reshape(rows, width)
+            mask = np.frombuffer(mask_buf, dtype=dtype).reshape(rows, width)
         else:
-            ids = np.zeros((rows, width), dtype=np.uint8)
-            mask = np.zeros((rows, width), dtype=np.uint8)
-        if return_tensors == "pt":
+            ids = np.zeros((rows, width), dtype=dtype)
+            mask = np.zeros((rows, width), dtype=dtype)
+        if pt:
             import torch  # only here: importing the codec never imports torch
 
-            return {
-                "input_ids": torch.from_numpy(ids).long(),
-                "attention_mask": torch.from_numpy(mask).long(),
-            }
+            return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
         return {"input_ids": ids, "attention_mask": mask}
 
     def decode_batch(

@@ -66,3 +66,59 @@ pub fn fill_padded(rows: &[Vec<u8>], width: usize, side: PaddingSide, ids: &mut 
         rows.iter().zip(ids.chunks_mut(width)).zip(mask.chunks_mut(width)).for_each(fill_one);
     }
 }
+
+/// Like [`fill_padded`], but writes each id and mask value as a little-endian
+/// int64 (8 bytes), the layout torch's embedding layers and masks want:
+/// one parallel pass instead of a uint8 batch then two widening copies.
+/// `ids` and `mask` are `rows.len() * width * 8` bytes each.
+pub fn fill_padded_i64(rows: &[Vec<u8>], width: usize, side: PaddingSide, ids: &mut [u8], mask: &mut [u8]) {
+    const W: usize = 8;
+    assert!(
+        ids.len() == rows.len() * width * W && mask.len() == ids.len(),
+        "buffer sizes must be rows * width * 8"
+    );
+    assert!(rows.iter().all(|r| r.len() <= width), "rows must fit the width");
+    if width == 0 {
+        return;
+    }
+    let fill_one = |((row, ids), mask): ((&Vec<u8>, &mut [u8]), &mut [u8])| {
+        let fill = width - row.len();
+        let start = match side {
+            PaddingSide::Right => 0,
+            PaddingSide::Left => fill,
+        };
+        for (k, (id, m)) in ids.chunks_exact_mut(W).zip(mask.chunks_exact_mut(W)).enumerate() {
+            let own = k >= start && k < start + row.len();
+            let byte = if own { row[k - start] } else { FILLER };
+            id.copy_from_slice(&u64::from(byte).to_le_bytes());
+            m.copy_from_slice(&u64::from(own).to_le_bytes());
+        }
+    };
+    let parallel = ids.len() >= PARALLEL_MIN_UNITS;
+    let zipped = rows.par_iter().zip(ids.par_chunks_mut(width * W)).zip(mask.par_chunks_mut(width * W));
+    if parallel {
+        zipped.for_each(fill_one);
+    } else {
+        rows.iter().zip(ids.chunks_mut(width * W)).zip(mask.chunks_mut(width * W)).for_each(fill_one);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wide_fill_matches_narrow_fill() {
+        let rows = vec![vec![1, 2, 3, 4], vec![], vec![9, 9, 9, 9, 9, 9, 9, 9]];
+        for side in [PaddingSide::Left, PaddingSide::Right] {
+            let narrow = pad_rows(&rows, 8, side);
+            let (mut ids, mut mask) = (vec![0u8; 3 * 8 * 8], vec![0u8; 3 * 8 * 8]);
+            fill_padded_i64(&rows, 8, side, &mut ids, &mut mask);
+            let wide_ids: Vec<u8> =
+                ids.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap()) as u8).collect();
+            let wide_mask: Vec<u8> =
+                mask.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap()) as u8).collect();
+            assert_eq!((wide_ids, wide_mask), (narrow.ids, narrow.mask));
+        }
+    }
+}

@@ -40,7 +40,7 @@ mod stream_stats;
 mod text;
 mod utf8_input;
 
-pub use batch::{fill_padded, pad_rows, Padded, PaddingSide};
+pub use batch::{fill_padded, fill_padded_i64, pad_rows, Padded, PaddingSide};
 pub use codec::Codec;
 pub use decode::{DecodeError, DecodeErrorKind, DecodeOptions, ErrorMode, Sink};
 pub use encode::{EncodeOptions, LimitTooSmall};
