@@ -60,56 +60,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_BAD_INPUT
 
 
-def cmd_encode(args: argparse.Namespace) -> int:
+def _transcode(args: argparse.Namespace, label: str, call, hint) -> int:
+    """Runs one streaming native call from args.input to args.output, with
+    the progress bar, the temporary-output protocol and an error hint."""
     refuse_overwriting_inputs([args.input], [args.output])
     with Input(args.input) as src, Output(args.output) as dst:
-        bar = Progress("encode", src.size, Progress.wanted(args.quiet))
+        bar = Progress(label, src.size, Progress.wanted(args.quiet))
         try:
-            _native._encode_fd(
-                args.scheme,
-                src.fd,
-                dst.fd,
-                errors=args.errors,
-                add_special_tokens=args.add_special_tokens,
-                in_name=src.name,
-                out_name=dst.name,
-                progress=bar,
-            )
+            call(src.fd, dst.fd, in_name=src.name, out_name=dst.name, progress=bar)
         except ValueError as e:
-            hint = " (pass --errors surrogateescape to keep such bytes)" if args.errors == "strict" else ""
-            raise ValueError(f"{e}{hint}") from None
+            raise ValueError(f"{e}{hint(str(e))}") from None
         finally:
             bar.close()
         dst.commit()
     return EXIT_OK
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    def hint(message: str) -> str:
+        return " (pass --errors surrogateescape to keep such bytes)" if args.errors == "strict" else ""
+
+    def call(src: int, dst: int, **io) -> None:
+        _native._encode_fd(args.scheme, src, dst, errors=args.errors, add_special_tokens=args.add_special_tokens, **io)
+
+    return _transcode(args, "encode", call, hint)
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    refuse_overwriting_inputs([args.input], [args.output])
-    with Input(args.input) as src, Output(args.output) as dst:
-        bar = Progress("decode", src.size, Progress.wanted(args.quiet))
-        try:
-            _native._decode_fd(
-                args.scheme,
-                src.fd,
-                dst.fd,
-                errors=args.errors,
-                skip_special_tokens=args.skip_special_tokens,
-                in_name=src.name,
-                out_name=dst.name,
-                progress=bar,
-            )
-        except ValueError as e:
-            hint = ""
-            if "lone surrogate" in str(e):
-                hint = "; decode with --errors surrogateescape (or replace)"
-            elif args.errors != "replace":
-                hint = f" (is this {args.scheme} data? --errors replace decodes what it can)"
-            raise ValueError(f"{e}{hint}") from None
-        finally:
-            bar.close()
-        dst.commit()
-    return EXIT_OK
+    def hint(message: str) -> str:
+        if "lone surrogate" in message:
+            return "; decode with --errors surrogateescape (or replace)"
+        if args.errors != "replace":
+            return f" (is this {args.scheme} data? --errors replace decodes what it can)"
+        return ""
+
+    def call(src: int, dst: int, **io) -> None:
+        _native._decode_fd(
+            args.scheme, src, dst, errors=args.errors, skip_special_tokens=args.skip_special_tokens, **io
+        )
+
+    return _transcode(args, "decode", call, hint)
 
 
 def _stats_rows(rows: list[tuple[str, int, int, int, int]], size: int) -> list[EncodingStats]:
