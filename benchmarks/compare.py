@@ -62,6 +62,8 @@ from typing import Any
 
 import numpy as np
 
+from . import codec as codec_benchmark
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 SAMPLES = ROOT / "tests" / "data"
@@ -129,13 +131,8 @@ class Peer:
 
 
 def cpython_encode(docs: list[str]) -> dict[str, np.ndarray]:
-    encoded = [d.encode("utf-8") for d in docs]
-    width = -(-max(map(len, encoded)) // 4) * 4
-    ids = np.full((len(docs), width), 255, dtype=np.uint8)
-    mask = np.zeros((len(docs), width), dtype=np.uint8)
-    for i, e in enumerate(encoded):
-        ids[i, : len(e)] = np.frombuffer(e, dtype=np.uint8)
-        mask[i, : len(e)] = 1
+    # The same baseline as benchmarks/codec.py, shaped like the other peers' output.
+    ids, mask = codec_benchmark.cpython_encode(docs)
     return {"input_ids": ids, "attention_mask": mask}
 
 
