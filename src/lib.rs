@@ -345,6 +345,15 @@ impl PyCodec {
         Ok(PyIncrementalDecoder { inner: self.codec.incremental_decoder(opts) })
     }
 
+    /// The automaton of valid encoded streams: (next as little-endian int32
+    /// `[states * 256]` with -1 for an invalid byte, start state, code_start
+    /// per state, block offset per state).
+    fn _byte_automaton<'py>(&self, py: Python<'py>) -> (Bound<'py, PyBytes>, u32, Vec<bool>, Vec<u8>) {
+        let a = bygpt_codec_core::byte_automaton(&self.codec);
+        let next: Vec<u8> = a.next.iter().flat_map(|&t| (t as i32).to_le_bytes()).collect();
+        (PyBytes::new(py, &next), a.start, a.code_start, a.offset)
+    }
+
     /// (chars, bytes, filler, straddling) of `text` under this codec's scheme.
     fn _stats(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<(u64, u64, u64, u64)> {
         let t = text_ref(text)?;
@@ -419,6 +428,16 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyIncrementalDecoder>()?;
     m.add_function(wrap_pyfunction!(_jp_table, m)?)?;
     stream::register(m)?;
+    m.add("BLOCK", bygpt_codec_core::BLOCK)?;
+    m.add("FILLER", bygpt_codec_core::FILLER)?;
+    m.add("SPECIAL_LEAD", bygpt_codec_core::SPECIAL_LEAD)?;
+    m.add("BOS_ID", bygpt_codec_core::BOS_ID)?;
+    m.add("EOS_ID", bygpt_codec_core::EOS_ID)?;
+    m.add("MASK_ID", bygpt_codec_core::MASK_ID)?;
+    m.add("BOS", bygpt_codec_core::BOS)?;
+    m.add("EOS", bygpt_codec_core::EOS)?;
+    m.add("MASK", bygpt_codec_core::MASK)?;
+    m.add("FIRST_USER_SPECIAL_ID", bygpt_codec_core::FIRST_USER_ID)?;
     m.add("SCHEMES", Scheme::ALL.iter().map(|s| s.name()).collect::<Vec<_>>())?;
     Ok(())
 }

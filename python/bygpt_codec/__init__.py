@@ -10,14 +10,23 @@ that read and predict 4 bytes per step.
 Importing this package never imports torch or transformers.
 """
 
-from ._codec import Codec, EncodingStats
+from ._codec import ByteAutomaton, Codec, EncodingStats
 from ._errors import DecodeError
 from ._native import SCHEMES as _SCHEMES
 from ._native import IncrementalDecoder
 
 SCHEMES: tuple[str, ...] = tuple(_SCHEMES)
-FILLER = 0xFF
-BLOCK = 4
+from .constants import BLOCK, FILLER, PAD_ID
 
 __version__ = "0.1.0"
-__all__ = ["BLOCK", "Codec", "DecodeError", "EncodingStats", "FILLER", "IncrementalDecoder", "SCHEMES"]
+__all__ = [
+    "BLOCK",
+    "ByteAutomaton",
+    "Codec",
+    "DecodeError",
+    "EncodingStats",
+    "FILLER",
+    "IncrementalDecoder",
+    "PAD_ID",
+    "SCHEMES",
+]

@@ -46,6 +46,39 @@ class EncodingStats:
         return self.filler / self.bytes if self.bytes else 0.0
 
 
+@dataclass(frozen=True)
+class ByteAutomaton:
+    """A deterministic automaton over bytes that accepts exactly the byte
+    streams strict decoding accepts (a few hundred states).
+
+    ``next[state, byte]`` is the state after ``byte``, or -1 when that byte
+    makes the stream invalid. ``start`` is the state at the start of a stream
+    (and after any whole number of valid blocks under ``jpblock``).
+    ``code_start[state]`` is True when no code is unfinished, i.e. the next
+    byte starts a character, a special block or filler: a complete stream
+    ends in such a state, and stop sequences may only match from one.
+    ``offset[state]`` is the next byte's offset within its 4-byte block.
+    """
+
+    next: np.ndarray
+    start: int
+    code_start: np.ndarray
+    offset: np.ndarray
+
+    @property
+    def num_states(self) -> int:
+        return len(self.code_start)
+
+    def run(self, data: bytes, state: int | None = None) -> int:
+        """The state after ``data`` (from ``start`` by default), or -1."""
+        s = self.start if state is None else state
+        for b in data:
+            s = int(self.next[s, b])
+            if s < 0:
+                return -1
+        return s
+
+
 class Codec(_Codec):
     """A byte codec: ``Codec(scheme="jpblock")`` or ``Codec(scheme="utf8")``.
 
@@ -178,6 +211,24 @@ class Codec(_Codec):
             raise ValueError(f"expected a 2-D batch or a list of rows, got an array of shape {tuple(rows.shape)}")
         as_bytes = [r if type(r) is bytes else _convert.as_bytes(r) for r in rows]
         return self._decode_rows(as_bytes, errors=errors, skip_special_tokens=skip_special_tokens)
+
+    def byte_automaton(self) -> ByteAutomaton:
+        """The automaton of valid encoded streams under this codec (its scheme
+        and special tokens), explored from the strict decoder itself.
+
+        A generator that picks bytes one at a time can keep its output
+        decodable by following it: see :class:`ByteAutomaton`.
+        """
+        import numpy as np
+
+        raw, start, code_start, offset = self._byte_automaton()
+        nxt = np.frombuffer(raw, dtype="<i4").reshape(-1, 256).astype(np.int32)
+        return ByteAutomaton(
+            next=nxt,
+            start=int(start),
+            code_start=np.array(code_start, dtype=bool),
+            offset=np.frombuffer(bytes(offset), dtype=np.uint8).copy(),
+        )
 
     def stats(self, text: str) -> EncodingStats:
         """Counts for ``text`` encoded alone under this codec's scheme."""

@@ -4,6 +4,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 SCHEMES: list[str]
+BLOCK: int
+FILLER: int
+SPECIAL_LEAD: int
+BOS: str
+EOS: str
+MASK: str
+BOS_ID: int
+EOS_ID: int
+MASK_ID: int
+FIRST_USER_SPECIAL_ID: int
 
 class _Codec:
     def __new__(
@@ -32,6 +42,7 @@ class _Codec:
     def incremental_decoder(
         self, *, errors: str = "strict", skip_special_tokens: bool = False
     ) -> IncrementalDecoder: ...
+    def _byte_automaton(self) -> tuple[bytes, int, list[bool], bytes]: ...
     def _stats(self, text: str) -> tuple[int, int, int, int]: ...
 
 class IncrementalDecoder:

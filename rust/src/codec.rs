@@ -103,6 +103,18 @@ impl Codec {
         decode_chunk(self.inner.scheme, &self.inner.specials, data, 0, true, opts, sink).map(|_| ())
     }
 
+    /// Decodes the start of a stream whose first byte sits at offset `base`,
+    /// stopping before an unfinished unit at the end: returns where it stopped.
+    pub fn decode_prefix<S: Sink>(
+        &self,
+        data: &[u8],
+        base: u64,
+        opts: &DecodeOptions,
+        sink: &mut S,
+    ) -> Result<usize, DecodeError> {
+        decode_chunk(self.inner.scheme, &self.inner.specials, data, base, false, opts, sink)
+    }
+
     /// Decodes into a Rust `String` (lone surrogates become U+FFFD there).
     pub fn decode_to_string(&self, data: &[u8], opts: &DecodeOptions) -> Result<String, DecodeError> {
         let mut s = String::with_capacity(data.len() * 2);

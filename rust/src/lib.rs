@@ -19,6 +19,7 @@
 //! assert_eq!(text, "こんにちは、世界");
 //! ```
 
+mod automaton;
 mod batch;
 mod codec;
 mod decode;
@@ -40,6 +41,7 @@ mod stream_stats;
 mod text;
 mod utf8_input;
 
+pub use automaton::{byte_automaton, ByteAutomaton, DEAD};
 pub use batch::{fill_padded, fill_padded_i64, pad_rows, Padded, PaddingSide};
 pub use codec::Codec;
 pub use decode::{DecodeError, DecodeErrorKind, DecodeOptions, ErrorMode, Sink};
@@ -48,7 +50,9 @@ pub use incremental::IncrementalDecoder;
 pub use json_line::{string_field, FieldError, JsonText};
 pub use pack::{pack_jsonl, BadLine, Packed};
 pub use scheme::{Scheme, BLOCK, FILLER, SPECIAL_LEAD};
-pub use special::{SpecialTokenError, SpecialTokens, BOS, BOS_ID, EOS, EOS_ID, MASK, MASK_ID};
+pub use special::{
+    SpecialTokenError, SpecialTokens, BOS, BOS_ID, EOS, EOS_ID, FIRST_USER_ID, MASK, MASK_ID, MAX_ID,
+};
 pub use stats::Stats;
 pub use stream_decode::{StreamDecodeError, StreamDecoder, SurrogateOutput};
 pub use stream_encode::StreamEncoder;
