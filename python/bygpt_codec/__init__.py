@@ -14,10 +14,9 @@ from ._codec import ByteAutomaton, Codec, EncodingStats
 from ._errors import DecodeError
 from ._native import SCHEMES as _SCHEMES
 from ._native import IncrementalDecoder
-
-SCHEMES: tuple[str, ...] = tuple(_SCHEMES)
 from .constants import BLOCK, FILLER, PAD_ID
 
+SCHEMES: tuple[str, ...] = tuple(_SCHEMES)
 __version__ = "0.1.0"
 __all__ = [
     "BLOCK",

@@ -11,6 +11,7 @@
 //! code can be completed are removed, and equivalent states are merged
 //! (Moore's algorithm), which leaves a few hundred states.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use crate::codec::Codec;
@@ -168,8 +169,8 @@ fn minimise(
         head += 1;
         for b in 0..256 {
             if let Some(t) = target(s, b) {
-                if !number.contains_key(&class[t]) {
-                    number.insert(class[t], order.len() as u32);
+                if let Entry::Vacant(e) = number.entry(class[t]) {
+                    e.insert(order.len() as u32);
                     order.push(t);
                     queue.push(t);
                 }
