@@ -1,23 +1,22 @@
-//! Python bindings for bygpt-codec-core: argument conversion only.
+//! Python bindings for bygpt-codec-core: argument and error translation only.
 //!
 //! `str` arguments are read in place (their Latin-1/UCS-2/UCS-4 storage), and
 //! the GIL is released around any large amount of work.
 
+use std::sync::Mutex;
+
 use bygpt_codec_core::{
-    jpblock, Codec, DecodeError, DecodeOptions, EncodeOptions, ErrorMode, IncrementalDecoder, NarrowBuffer,
-    NarrowText, PaddingSide, Scheme, Stats, TextRef,
+    byte_automaton, special_tokens_mask, truncate_row, whole_blocks, Codec, DecodeError, DecodeOptions, Decoder,
+    EncodeOptions, ErrorMode, Layout, LayoutError, NarrowBuffer, NarrowText, Scheme, Side, Stats, TextRef,
+    PARALLEL_MIN,
 };
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::string::PyStringData;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString};
 
 mod stream;
-
-/// Work below this many units stays on the calling thread with the GIL held:
-/// releasing it costs more than it saves on short texts.
-const DETACH_MIN: usize = 1 << 16;
 
 fn text_ref<'a>(s: &'a Bound<'_, PyString>) -> PyResult<TextRef<'a>> {
     // SAFETY: a str is immutable and `s` keeps it alive while the slice is used.
@@ -28,6 +27,18 @@ fn text_ref<'a>(s: &'a Bound<'_, PyString>) -> PyResult<TextRef<'a>> {
     })
 }
 
+fn strings<'py>(texts: &Bound<'py, PyList>) -> PyResult<Vec<Bound<'py, PyString>>> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(k, t)| {
+            t.cast_into::<PyString>().map_err(|e| {
+                PyTypeError::new_err(format!("texts[{k}] must be str, not {}", e.into_inner().get_type()))
+            })
+        })
+        .collect()
+}
+
 fn parse_scheme(name: &str) -> PyResult<Scheme> {
     Scheme::from_name(name).ok_or_else(|| {
         let known: Vec<&str> = Scheme::ALL.iter().map(|s| s.name()).collect();
@@ -36,11 +47,13 @@ fn parse_scheme(name: &str) -> PyResult<Scheme> {
 }
 
 fn parse_errors(errors: &str) -> PyResult<ErrorMode> {
-    match errors {
-        "strict" => Ok(ErrorMode::Strict),
-        "replace" => Ok(ErrorMode::Replace),
-        other => Err(PyValueError::new_err(format!("errors must be 'strict' or 'replace', not {other:?}"))),
-    }
+    ErrorMode::from_name(errors)
+        .ok_or_else(|| PyValueError::new_err(format!("errors must be 'strict' or 'replace', not {errors:?}")))
+}
+
+fn parse_side(what: &str, side: &str) -> PyResult<Side> {
+    Side::from_name(side)
+        .ok_or_else(|| PyValueError::new_err(format!("{what} must be 'right' or 'left', not {side:?}")))
 }
 
 /// Raises bygpt_codec.DecodeError (a ValueError with .position and .row).
@@ -55,6 +68,13 @@ fn decode_error(py: Python<'_>, e: &DecodeError, row: Option<usize>) -> PyErr {
             Err(err) => err,
         },
         Err(err) => err,
+    }
+}
+
+fn layout_error(e: LayoutError) -> PyErr {
+    match e {
+        LayoutError::TooLarge { .. } => PyMemoryError::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
     }
 }
 
@@ -77,15 +97,14 @@ fn py_str<'py>(py: Python<'py>, text: &NarrowText) -> PyResult<Bound<'py, PyStri
     }
 }
 
-/// Bytes of any accepted input: bytes, bytearray, uint8 buffers directly;
-/// anything else (int arrays, tensors, lists of ints) through the Python helper,
+/// Bytes of any accepted input. `bytes` are immutable, so they are read in
+/// place; any other buffer (bytearray, numpy, memoryview) may be written by
+/// another thread once the GIL is released, so it is copied first. Anything
+/// else (int arrays, tensors, lists of ints) goes through the Python helper,
 /// which checks every value is in 0..=255.
 fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
     if let Ok(b) = data.cast::<PyBytes>() {
         return f(b.as_bytes());
-    }
-    if let Ok(b) = data.cast::<PyByteArray>() {
-        return f(&b.to_vec());
     }
     if let Ok(buf) = PyBuffer::<u8>::get(data) {
         if buf.dimensions() > 1 {
@@ -102,17 +121,75 @@ fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> PyResult<R>) 
 }
 
 fn maybe_detach<T: Send>(py: Python<'_>, size: usize, f: impl FnOnce() -> T + Send) -> T {
-    if size >= DETACH_MIN {
+    if size >= PARALLEL_MIN {
         py.detach(f)
     } else {
         f()
     }
 }
 
+/// The padded buffers of a batch: (ids, mask, special mask or None, rows, width).
+type Batch<'py> = (Bound<'py, PyByteArray>, Bound<'py, PyByteArray>, Option<Bound<'py, PyByteArray>>, usize, usize);
+
+/// Lays `rows` out into new bytearrays, the GIL released for large batches.
+fn lay_out<'py, R: AsRef<[u8]> + Sync>(
+    py: Python<'py>,
+    layout: &Layout,
+    rows: &[R],
+    special: bool,
+) -> PyResult<Batch<'py>> {
+    let plan = layout.plan(rows).map_err(layout_error)?;
+    let n = plan.bytes;
+    let ids = PyByteArray::new(py, &[]);
+    ids.resize(n)?;
+    let mask = PyByteArray::new(py, &[]);
+    mask.resize(n)?;
+    let special_buf = if special {
+        let s = PyByteArray::new(py, &[]);
+        s.resize(n)?;
+        Some(s)
+    } else {
+        None
+    };
+    // SAFETY: the bytearrays were just created here and are not shared with
+    // any other code until returned, so nothing else can resize or touch them
+    // while we write, GIL released or not.
+    unsafe {
+        let ids_slice = ids.as_bytes_mut();
+        let mask_slice = mask.as_bytes_mut();
+        let special_slice = special_buf.as_ref().map(|s| s.as_bytes_mut());
+        maybe_detach(py, n, || layout.fill(&plan, rows, ids_slice, mask_slice, special_slice));
+    }
+    Ok((ids, mask, special_buf, plan.rows, plan.width))
+}
+
 /// The codec. Immutable: share one between threads freely.
 #[pyclass(module = "bygpt_codec._native", name = "_Codec", subclass, frozen)]
 struct PyCodec {
     codec: Codec,
+}
+
+impl PyCodec {
+    fn encode_options(&self, parse_special: bool, bos: bool, eos: bool, max_length: Option<usize>, side: &str) -> PyResult<EncodeOptions> {
+        Ok(EncodeOptions { parse_special, bos, eos, max_len: max_length, truncation_side: parse_side("truncation_side", side)? })
+    }
+
+    fn encode_rows(&self, py: Python<'_>, texts: &Bound<'_, PyList>, opts: &EncodeOptions) -> PyResult<Vec<Vec<u8>>> {
+        let strings = strings(texts)?;
+        let refs: Vec<TextRef<'_>> = strings.iter().map(text_ref).collect::<PyResult<_>>()?;
+        let units: usize = refs.iter().map(TextRef::units).sum();
+        maybe_detach(py, units, || self.codec.encode_batch(&refs, opts)).map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// Decodes rows (in parallel, without the GIL, when large) into strs.
+    fn decode_slices<'py>(&self, py: Python<'py>, rows: &[&[u8]], opts: &DecodeOptions) -> PyResult<Vec<Bound<'py, PyString>>> {
+        let total = rows.iter().map(|r| r.len()).sum();
+        let decoded = maybe_detach(py, total, || {
+            self.codec.decode_batch(rows, opts, NarrowBuffer::with_capacity, NarrowBuffer::into_narrow)
+        })
+        .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
+        decoded.iter().map(|t| py_str(py, t)).collect()
+    }
 }
 
 #[pymethods]
@@ -131,9 +208,7 @@ impl PyCodec {
                     // Extract wide and range-check here, so a negative or huge id is
                     // a ValueError naming the token rather than an OverflowError.
                     if !v.is_instance_of::<PyInt>() {
-                        return Err(PyTypeError::new_err(format!(
-                            "special token {name:?} id must be an int"
-                        )));
+                        return Err(PyTypeError::new_err(format!("special token {name:?} id must be an int")));
                     }
                     let id = v.extract::<u32>().map_err(|_| {
                         PyValueError::new_err(format!(
@@ -144,21 +219,18 @@ impl PyCodec {
                 })
                 .collect::<PyResult<_>>()?,
             Some(obj) if obj.is_instance_of::<PyString>() => {
-                return Err(PyTypeError::new_err(
-                    "special_tokens must be a dict of name -> id or a list of names",
-                ))
+                return Err(PyTypeError::new_err("special_tokens must be a dict of name -> id or a list of names"))
             }
             Some(obj) => {
                 let names: Vec<String> = obj.extract()?;
-                names.into_iter().zip(256u32..).collect()
+                names.into_iter().zip(bygpt_codec_core::FIRST_USER_ID..).collect()
             }
         };
-        let codec =
-            Codec::with_special_tokens(scheme, extra).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let codec = Codec::with_special_tokens(scheme, extra).map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Self { codec })
     }
 
-    /// The scheme's name: "jpblock" or "utf8".
+    /// The scheme's name.
     #[getter]
     fn scheme(&self) -> &'static str {
         self.codec.scheme().name()
@@ -174,27 +246,24 @@ impl PyCodec {
         match self.codec.special_block(name) {
             Some(block) => Ok(PyBytes::new(py, &block)),
             None => {
-                let known: Vec<String> =
-                    self.codec.special_tokens().iter().map(|(n, _)| n.to_string()).collect();
-                Err(PyValueError::new_err(format!(
-                    "unknown special token {name:?}; known: {}",
-                    known.join(", ")
-                )))
+                let known: Vec<String> = self.codec.special_tokens().iter().map(|(n, _)| n.to_string()).collect();
+                Err(PyValueError::new_err(format!("unknown special token {name:?}; known: {}", known.join(", "))))
             }
         }
     }
 
     /// Encodes a str; the result's length is a multiple of 4.
-    #[pyo3(signature = (text, *, parse_special = false, add_special_tokens = false))]
-    fn encode<'py>(
+    #[pyo3(signature = (text, *, parse_special, bos, eos))]
+    fn _encode<'py>(
         &self,
         py: Python<'py>,
         text: &Bound<'py, PyString>,
         parse_special: bool,
-        add_special_tokens: bool,
+        bos: bool,
+        eos: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let t = text_ref(text)?;
-        let opts = EncodeOptions { parse_special, add_special_tokens, max_len: None };
+        let opts = EncodeOptions { parse_special, bos, eos, ..Default::default() };
         let (bytes, _) = maybe_detach(py, t.units(), || self.codec.encode(t, &opts))
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(PyBytes::new(py, &bytes))
@@ -211,87 +280,111 @@ impl PyCodec {
     ) -> PyResult<Bound<'py, PyString>> {
         let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
         with_bytes(data, |bytes| {
-            let cps = maybe_detach(py, bytes.len(), || {
+            let text = maybe_detach(py, bytes.len(), || {
                 let mut sink = NarrowBuffer::with_capacity(bytes.len());
-                self.codec.decode_into(bytes, &opts, &mut sink).map(|()| sink.into_narrow())
+                self.codec.decode_parallel(bytes, &opts, &mut sink).map(|()| sink.into_narrow())
             })
             .map_err(|e| decode_error(py, &e, None))?;
-            py_str(py, &cps)
+            py_str(py, &text)
         })
     }
 
-    /// Encodes a list of str into one buffer: ids (rows*width) then mask.
-    /// Returns (ids, mask, rows, width). With `int64`, each value takes 8 bytes
-    /// (little-endian int64, for torch). Argument checks live in the Python layer.
-    #[pyo3(signature = (texts, *, left, max_length, truncation, pad_to_max_length, parse_special, add_special_tokens, int64 = false))]
+    /// Encodes each str into its own bytes (unpadded, whole blocks).
+    #[pyo3(signature = (texts, *, parse_special, bos, eos, max_length, truncation_side))]
+    #[allow(clippy::too_many_arguments)]
+    fn _encode_rows<'py>(
+        &self,
+        py: Python<'py>,
+        texts: &Bound<'py, PyList>,
+        parse_special: bool,
+        bos: bool,
+        eos: bool,
+        max_length: Option<usize>,
+        truncation_side: &str,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let opts = self.encode_options(parse_special, bos, eos, max_length, truncation_side)?;
+        let rows = self.encode_rows(py, texts, &opts)?;
+        Ok(rows.iter().map(|r| PyBytes::new(py, r)).collect())
+    }
+
+    /// Encodes a list of str into one padded batch.
+    #[pyo3(signature = (texts, *, parse_special, bos, eos, truncate_to, truncation_side, width, multiple_of, max_length, padding_side, int64, special_mask))]
     #[allow(clippy::too_many_arguments)]
     fn _encode_batch<'py>(
         &self,
         py: Python<'py>,
         texts: &Bound<'py, PyList>,
-        left: bool,
-        max_length: Option<usize>,
-        truncation: bool,
-        pad_to_max_length: bool,
         parse_special: bool,
-        add_special_tokens: bool,
+        bos: bool,
+        eos: bool,
+        truncate_to: Option<usize>,
+        truncation_side: &str,
+        width: Option<usize>,
+        multiple_of: Option<usize>,
+        max_length: Option<usize>,
+        padding_side: &str,
         int64: bool,
-    ) -> PyResult<(Bound<'py, PyByteArray>, Bound<'py, PyByteArray>, usize, usize)> {
-        let strings: Vec<Bound<'py, PyString>> = texts
-            .iter()
-            .enumerate()
-            .map(|(k, t)| {
-                t.cast_into::<PyString>().map_err(|e| {
-                    PyTypeError::new_err(format!("texts[{k}] must be str, not {}", e.into_inner().get_type()))
-                })
-            })
-            .collect::<PyResult<_>>()?;
-        let refs: Vec<TextRef<'_>> = strings.iter().map(text_ref).collect::<PyResult<_>>()?;
-        let opts =
-            EncodeOptions { parse_special, add_special_tokens, max_len: max_length.filter(|_| truncation) };
-        let units: usize = refs.iter().map(TextRef::units).sum();
-        let rows = maybe_detach(py, units, || self.codec.encode_batch(&refs, &opts))
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let longest = rows.iter().map(Vec::len).max().unwrap_or(0);
-        if let Some(max) = max_length {
-            if let Some((k, row)) = rows.iter().enumerate().find(|(_, r)| r.len() > max) {
-                return Err(PyValueError::new_err(format!(
-                    "row {k} encodes to {} bytes, over max_length {max}; pass truncation=True to cut it",
-                    row.len()
-                )));
+        special_mask: bool,
+    ) -> PyResult<Batch<'py>> {
+        let opts = self.encode_options(parse_special, bos, eos, truncate_to, truncation_side)?;
+        let layout = Layout {
+            width,
+            multiple_of,
+            max_len: max_length,
+            padding_side: parse_side("padding_side", padding_side)?,
+            int64,
+        };
+        layout.plan::<&[u8]>(&[]).map_err(layout_error)?; // refuse a bad layout before encoding
+        let rows = self.encode_rows(py, texts, &opts)?;
+        lay_out(py, &layout, &rows, special_mask)
+    }
+
+    /// Pads (and optionally truncates to whole blocks) rows of bytes into one batch.
+    #[pyo3(signature = (rows, *, truncate_to, truncation_side, width, multiple_of, max_length, padding_side, int64, special_mask))]
+    #[allow(clippy::too_many_arguments)]
+    fn _pad_rows<'py>(
+        &self,
+        py: Python<'py>,
+        rows: Vec<Bound<'py, PyBytes>>,
+        truncate_to: Option<usize>,
+        truncation_side: &str,
+        width: Option<usize>,
+        multiple_of: Option<usize>,
+        max_length: Option<usize>,
+        padding_side: &str,
+        int64: bool,
+        special_mask: bool,
+    ) -> PyResult<Batch<'py>> {
+        let layout = Layout {
+            width,
+            multiple_of,
+            max_len: max_length,
+            padding_side: parse_side("padding_side", padding_side)?,
+            int64,
+        };
+        let slices: Vec<&[u8]> = rows.iter().map(|r| r.as_bytes()).collect();
+        match truncate_to {
+            None => lay_out(py, &layout, &slices, special_mask),
+            Some(keep) => {
+                let side = parse_side("truncation_side", truncation_side)?;
+                let scheme = self.codec.scheme();
+                let cut: Vec<Vec<u8>> = slices
+                    .iter()
+                    .map(|r| {
+                        let whole = r.len().div_ceil(4) * 4;
+                        let mut row = r.to_vec();
+                        row.resize(whole, bygpt_codec_core::FILLER);
+                        truncate_row(scheme, &row, whole_blocks(keep), side)
+                    })
+                    .collect();
+                lay_out(py, &layout, &cut, special_mask)
             }
         }
-        let width = match max_length {
-            Some(max) if pad_to_max_length => max,
-            _ => longest,
-        };
-        let side = if left { PaddingSide::Left } else { PaddingSide::Right };
-        // Checked: a huge max_length with padding="max_length" must be a
-        // MemoryError, not an overflow that panics further down.
-        let unit = if int64 { 8 } else { 1 };
-        let n =
-            rows.len().checked_mul(width * unit).filter(|n| n.checked_mul(2).is_some()).ok_or_else(|| {
-                PyMemoryError::new_err(format!("a batch of {} rows x {width} bytes is too large", rows.len()))
-            })?;
-        // Two buffers, not one of twice the size: glibc serves blocks over its
-        // mmap threshold (up to 32 MB) with fresh pages, and page faults then
-        // dominate a large int64 batch.
-        let mut mask_buf: Option<Bound<'py, PyByteArray>> = None;
-        let out = PyByteArray::new_with(py, n, |ids| {
-            mask_buf = Some(PyByteArray::new_with(py, n, |mask| {
-                maybe_detach(py, n, || {
-                    if int64 {
-                        bygpt_codec_core::fill_padded_i64(&rows, width, side, ids, mask)
-                    } else {
-                        bygpt_codec_core::fill_padded(&rows, width, side, ids, mask)
-                    }
-                });
-                Ok(())
-            })?);
-            Ok(())
-        })?;
-        let mask = mask_buf.expect("new_with ran its closure");
-        Ok((out, mask, rows.len(), width))
+    }
+
+    /// 1 over each special block of `row`, 0 elsewhere.
+    fn _special_tokens_mask<'py>(&self, py: Python<'py>, row: &Bound<'py, PyBytes>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &special_tokens_mask(row.as_bytes()))
     }
 
     /// Decodes a list of bytes objects, in parallel for large batches.
@@ -309,8 +402,8 @@ impl PyCodec {
     }
 
     /// Decodes a C-contiguous uint8 matrix (any buffer) given its row width.
-    /// The buffer is read in place: a caller that mutates it from another
-    /// thread meanwhile gets unspecified text, never a crash.
+    /// A `bytes` matrix is read in place; any other buffer is copied while
+    /// the GIL is held, since another thread could write it afterwards.
     #[pyo3(signature = (matrix, width, *, errors, skip_special_tokens))]
     fn _decode_matrix<'py>(
         &self,
@@ -321,37 +414,20 @@ impl PyCodec {
         skip_special_tokens: bool,
     ) -> PyResult<Vec<Bound<'py, PyString>>> {
         let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
-        let buf = PyBuffer::<u8>::get(matrix)?;
-        if !buf.is_c_contiguous() {
-            return Err(PyValueError::new_err("matrix must be C-contiguous"));
-        }
-        if width == 0 || buf.len_bytes() % width != 0 {
-            return Err(PyValueError::new_err(format!(
-                "width {width} does not divide {} bytes",
-                buf.len_bytes()
-            )));
-        }
-        // SAFETY: `buf` holds the exporter's buffer (it cannot be freed or
-        // resized) until it is dropped at the end of this function.
-        let data = unsafe { std::slice::from_raw_parts(buf.buf_ptr() as *const u8, buf.len_bytes()) };
-        let slices: Vec<&[u8]> = data.chunks(width).collect();
-        self.decode_slices(py, &slices, &opts)
+        with_bytes(matrix, |data| {
+            if width == 0 || data.len() % width != 0 {
+                return Err(PyValueError::new_err(format!("width {width} does not divide {} bytes", data.len())));
+            }
+            let slices: Vec<&[u8]> = data.chunks(width).collect();
+            self.decode_slices(py, &slices, &opts)
+        })
     }
 
     /// A streaming decoder: feed chunks, get text as soon as it is complete.
     #[pyo3(signature = (*, errors = "strict", skip_special_tokens = false))]
     fn incremental_decoder(&self, errors: &str, skip_special_tokens: bool) -> PyResult<PyIncrementalDecoder> {
         let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
-        Ok(PyIncrementalDecoder { inner: self.codec.incremental_decoder(opts) })
-    }
-
-    /// The automaton of valid encoded streams: (next as little-endian int32
-    /// `[states * 256]` with -1 for an invalid byte, start state, code_start
-    /// per state, block offset per state).
-    fn _byte_automaton<'py>(&self, py: Python<'py>) -> (Bound<'py, PyBytes>, u32, Vec<bool>, Vec<u8>) {
-        let a = bygpt_codec_core::byte_automaton(&self.codec);
-        let next: Vec<u8> = a.next.iter().flat_map(|&t| (t as i32).to_le_bytes()).collect();
-        (PyBytes::new(py, &next), a.start, a.code_start, a.offset)
+        Ok(PyIncrementalDecoder { inner: Mutex::new(self.codec.decoder(opts)) })
     }
 
     /// (chars, bytes, filler, straddling) of `text` under this codec's scheme.
@@ -360,84 +436,114 @@ impl PyCodec {
         let s = maybe_detach(py, t.units(), || Stats::measure(self.codec.scheme(), t));
         Ok((s.chars, s.bytes, s.filler, s.straddling))
     }
-}
 
-impl PyCodec {
-    /// Decodes rows (in parallel, without the GIL, when large) into strs.
-    fn decode_slices<'py>(
-        &self,
-        py: Python<'py>,
-        rows: &[&[u8]],
-        opts: &DecodeOptions,
-    ) -> PyResult<Vec<Bound<'py, PyString>>> {
-        let total = rows.iter().map(|r| r.len()).sum();
-        let decoded = maybe_detach(py, total, || {
-            self.codec.decode_batch_with(rows, opts, NarrowBuffer::with_capacity, NarrowBuffer::into_narrow)
-        })
-        .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
-        decoded.iter().map(|t| py_str(py, t)).collect()
+    /// The automaton of valid encoded streams: (next as little-endian int32
+    /// `[states * 256]` with -1 for an invalid byte, start state, code_start
+    /// per state, block offset per state).
+    fn _byte_automaton<'py>(&self, py: Python<'py>) -> (Bound<'py, PyBytes>, u32, Vec<bool>, Vec<u8>) {
+        let a = py.detach(|| byte_automaton(&self.codec));
+        let next: Vec<u8> = a.next.iter().flat_map(|&t| (t as i32).to_le_bytes()).collect();
+        (PyBytes::new(py, &next), a.start, a.code_start, a.offset)
     }
 }
 
-/// Decodes a byte stream chunk by chunk; the joined output equals one-shot decoding.
-#[pyclass(module = "bygpt_codec._native", name = "IncrementalDecoder")]
+/// Decodes a byte stream chunk by chunk; the joined output equals one-shot
+/// decoding. One stream per decoder: a second thread calling it while one
+/// call is running gets a RuntimeError instead of interleaved streams.
+#[pyclass(module = "bygpt_codec._native", name = "IncrementalDecoder", frozen)]
 struct PyIncrementalDecoder {
-    inner: IncrementalDecoder,
+    inner: Mutex<Decoder>,
+}
+
+impl PyIncrementalDecoder {
+    fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, Decoder>> {
+        self.inner.try_lock().map_err(|_| {
+            PyRuntimeError::new_err(
+                "this IncrementalDecoder is in use by another thread; use one decoder per stream and thread",
+            )
+        })
+    }
 }
 
 #[pymethods]
 impl PyIncrementalDecoder {
     /// Decodes `chunk`; with final=True an unfinished code at the end is an
-    /// error (or U+FFFD) and the decoder is ready for a new stream.
+    /// error (or U+FFFD) and the decoder is ready for a new stream. On error
+    /// the decoder is left as it was before the call.
     #[pyo3(signature = (chunk, r#final = false))]
-    fn decode<'py>(
-        &mut self,
-        py: Python<'py>,
-        chunk: &Bound<'py, PyAny>,
-        r#final: bool,
-    ) -> PyResult<Bound<'py, PyString>> {
-        let inner = &mut self.inner;
+    fn decode<'py>(&self, py: Python<'py>, chunk: &Bound<'py, PyAny>, r#final: bool) -> PyResult<Bound<'py, PyString>> {
+        let mut dec = self.lock()?;
         with_bytes(chunk, |bytes| {
             let mut sink = NarrowBuffer::with_capacity(bytes.len());
-            inner.decode(bytes, r#final, &mut sink).map_err(|e| decode_error(py, &e, None))?;
+            dec.decode(bytes, r#final, &mut sink).map_err(|e| decode_error(py, &e, None))?;
             py_str(py, &sink.into_narrow())
         })
     }
 
     /// Forgets any held bytes and starts a new stream at offset 0.
-    fn reset(&mut self) {
-        self.inner.reset();
+    fn reset(&self) -> PyResult<()> {
+        self.lock()?.reset();
+        Ok(())
     }
 
     /// Bytes of the stream consumed so far.
     #[getter]
-    fn position(&self) -> u64 {
-        self.inner.position()
+    fn position(&self) -> PyResult<u64> {
+        Ok(self.lock()?.position())
+    }
+
+    /// Bytes held back for the next chunk (the start of an unfinished code).
+    #[getter]
+    fn pending(&self) -> PyResult<Vec<u8>> {
+        Ok(self.lock()?.pending().to_vec())
+    }
+
+    #[getter]
+    fn scheme(&self) -> PyResult<&'static str> {
+        Ok(self.lock()?.codec().scheme().name())
+    }
+
+    #[getter]
+    fn errors(&self) -> PyResult<&'static str> {
+        Ok(match self.lock()?.options().errors {
+            ErrorMode::Strict => "strict",
+            ErrorMode::Replace => "replace",
+        })
+    }
+
+    #[getter]
+    fn skip_special_tokens(&self) -> PyResult<bool> {
+        Ok(self.lock()?.options().skip_special_tokens)
     }
 }
 
-/// The jpblock 2-byte table, for tests that re-derive it.
+/// The 2-byte table of a table-driven scheme, for tests that re-derive it.
 #[pyfunction]
-fn _jp_table() -> Vec<u16> {
-    jpblock::TABLE.to_vec()
+fn _two_byte_table(scheme: &str) -> PyResult<Vec<u16>> {
+    match parse_scheme(scheme)? {
+        Scheme::Jpblock => Ok(bygpt_codec_core::jpblock_table().to_vec()),
+        other => Err(PyValueError::new_err(format!("{other} has no 2-byte table"))),
+    }
 }
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCodec>()?;
     m.add_class::<PyIncrementalDecoder>()?;
-    m.add_function(wrap_pyfunction!(_jp_table, m)?)?;
+    m.add_function(wrap_pyfunction!(_two_byte_table, m)?)?;
     stream::register(m)?;
+    m.add("SCHEMES", Scheme::ALL.iter().map(|s| s.name()).collect::<Vec<_>>())?;
+    m.add("SCHEME_IDS", Scheme::ALL.iter().map(|s| (s.name(), s.id())).collect::<Vec<_>>())?;
     m.add("BLOCK", bygpt_codec_core::BLOCK)?;
     m.add("FILLER", bygpt_codec_core::FILLER)?;
     m.add("SPECIAL_LEAD", bygpt_codec_core::SPECIAL_LEAD)?;
-    m.add("BOS_ID", bygpt_codec_core::BOS_ID)?;
-    m.add("EOS_ID", bygpt_codec_core::EOS_ID)?;
-    m.add("MASK_ID", bygpt_codec_core::MASK_ID)?;
     m.add("BOS", bygpt_codec_core::BOS)?;
     m.add("EOS", bygpt_codec_core::EOS)?;
     m.add("MASK", bygpt_codec_core::MASK)?;
+    m.add("BOS_ID", bygpt_codec_core::BOS_ID)?;
+    m.add("EOS_ID", bygpt_codec_core::EOS_ID)?;
+    m.add("MASK_ID", bygpt_codec_core::MASK_ID)?;
     m.add("FIRST_USER_SPECIAL_ID", bygpt_codec_core::FIRST_USER_ID)?;
-    m.add("SCHEMES", Scheme::ALL.iter().map(|s| s.name()).collect::<Vec<_>>())?;
+    m.add("MAX_SPECIAL_ID", bygpt_codec_core::MAX_ID)?;
     Ok(())
 }

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from . import constants as _constants
 from ._native import _Codec
+from .constants import BLOCK
 
 if TYPE_CHECKING:
     import numpy as np
@@ -14,7 +17,6 @@ if TYPE_CHECKING:
 # numpy is imported only by the batch methods: `import bygpt_codec` stays
 # light, so the command line starts fast and never spins up BLAS threads.
 
-PaddingSide = Literal["right", "left"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,36 @@ class ByteAutomaton:
         return s
 
 
+Side = Literal["right", "left"]
+PaddingSide = Side
+Padding = Literal["longest", "max_length"]
+Tensors = Literal["np", "pt"]
+
+# Limits beyond any real row: clamped, so that Rust sizes (usize) never overflow.
+_HUGE = sys.maxsize - sys.maxsize % BLOCK
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _length(name: str, value: object) -> int:
+    """A positive whole number of blocks, clamped to what memory could ever hold."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value <= 0 or value % BLOCK:
+        raise ValueError(f"{name} must be a positive multiple of {BLOCK} (whole blocks), not {value}")
+    return min(value, _HUGE)
+
+
+def _specials(add_special_tokens: bool, add_bos: bool | None, add_eos: bool | None) -> tuple[bool, bool]:
+    bos = bool(add_special_tokens) if add_bos is None else bool(add_bos)
+    eos = bool(add_special_tokens) if add_eos is None else bool(add_eos)
+    return bos, eos
+
+
 class Codec(_Codec):
     """A byte codec: ``Codec(scheme="jpblock")`` or ``Codec(scheme="utf8")``.
 
@@ -90,22 +122,24 @@ class Codec(_Codec):
 
     __slots__ = ()
 
-    bos_token = "<|bos|>"
-    eos_token = "<|eos|>"
-    mask_token = "<|mask|>"
-    pad_token_id = 255
+    bos_token = _constants.BOS
+    eos_token = _constants.EOS
+    mask_token = _constants.MASK
+    pad_token_id = _constants.PAD_ID
 
     @property
     def special_tokens(self) -> dict[str, int]:
         """Every special token's name and id."""
         return dict(self._special_tokens())
 
+    def _extra_special_tokens(self) -> dict[str, int]:
+        return {name: i for name, i in self._special_tokens() if i >= _constants.FIRST_USER_SPECIAL_ID}
+
     def __reduce__(self):
-        extras = {name: i for name, i in self._special_tokens() if i >= 256}
-        return (type(self), (self.scheme, extras or None))
+        return (type(self), (self.scheme, self._extra_special_tokens() or None))
 
     def __repr__(self) -> str:
-        extras = {name: i for name, i in self._special_tokens() if i >= 256}
+        extras = self._extra_special_tokens()
         more = f", special_tokens={extras!r}" if extras else ""
         return f"Codec(scheme={self.scheme!r}{more})"
 
@@ -117,70 +151,177 @@ class Codec(_Codec):
     def __hash__(self) -> int:
         return hash((self.scheme, tuple(self._special_tokens())))
 
+    def encode(
+        self,
+        text: str,
+        *,
+        parse_special: bool = False,
+        add_special_tokens: bool = False,
+        add_bos: bool | None = None,
+        add_eos: bool | None = None,
+    ) -> bytes:
+        """Encodes ``text``; the result's length is a multiple of 4.
+
+        Special-token names in the text stay plain text unless
+        ``parse_special``. ``add_special_tokens`` wraps the text in
+        ``<|bos|>`` ... ``<|eos|>`` blocks; ``add_bos``/``add_eos`` choose
+        each one on its own (they default to ``add_special_tokens``).
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, not {type(text).__name__}")
+        bos, eos = _specials(add_special_tokens, add_bos, add_eos)
+        return self._encode(text, parse_special=bool(parse_special), bos=bos, eos=eos)
+
+    def encode_rows(
+        self,
+        texts: Sequence[str],
+        *,
+        max_length: int | None = None,
+        truncation: bool = False,
+        truncation_side: Side = "right",
+        parse_special: bool = False,
+        add_special_tokens: bool = False,
+        add_bos: bool | None = None,
+        add_eos: bool | None = None,
+    ) -> list[bytes]:
+        """Encodes each text into its own unpadded row (whole blocks), on all
+        cores for large batches. Truncation works as in :meth:`encode_batch`."""
+        texts = self._texts(texts)
+        bos, eos = _specials(add_special_tokens, add_bos, add_eos)
+        limit = self._truncation(max_length, truncation)
+        side = _choice("truncation_side", truncation_side, ("right", "left"))
+        return self._encode_rows(
+            texts, parse_special=bool(parse_special), bos=bos, eos=eos, max_length=limit, truncation_side=side
+        )
+
     def encode_batch(
         self,
         texts: Sequence[str],
         *,
-        padding_side: PaddingSide = "right",
+        padding_side: Side = "right",
+        truncation_side: Side = "right",
         max_length: int | None = None,
         truncation: bool = False,
-        padding: Literal["longest", "max_length"] = "longest",
+        padding: Padding = "longest",
+        pad_to_multiple_of: int | None = None,
         parse_special: bool = False,
         add_special_tokens: bool = False,
-        return_tensors: Literal["np", "pt"] = "np",
+        add_bos: bool | None = None,
+        add_eos: bool | None = None,
+        return_tensors: Tensors = "np",
+        return_special_tokens_mask: bool = False,
     ) -> dict[str, Any]:
         """Encodes texts into one padded ``[B, L]`` batch.
 
         ``L`` is the longest encoded row (a multiple of 4), or ``max_length``
-        with ``padding="max_length"``. Shorter rows are filled with 0xFF on
-        ``padding_side``; ``attention_mask`` is 1 over each row's own bytes
-        (its final filler included) and 0 over the fill. With
-        ``truncation=True`` rows are cut to ``max_length`` on character
-        boundaries (keeping the ``<|eos|>`` block when adding special tokens);
-        without it a longer row raises ValueError. ``return_tensors="np"``
-        gives uint8 arrays, ``"pt"`` int64 torch tensors.
+        with ``padding="max_length"``, rounded up to ``pad_to_multiple_of``.
+        Shorter rows are filled with 0xFF on ``padding_side``;
+        ``attention_mask`` is 1 over each row's own bytes (its final filler
+        included) and 0 over the fill.
+
+        With ``truncation=True`` a row keeps at most ``max_length`` bytes: its
+        first whole blocks (``truncation_side="right"``) or its last ones
+        (``"left"``); under ``utf8``, where a character may cross a block, a
+        character cut at the edge becomes filler. The ``<|bos|>``/``<|eos|>``
+        blocks are kept and the text is cut instead. Without truncation a
+        longer row raises ValueError.
+
+        ``return_tensors="np"`` gives uint8 arrays, ``"pt"`` int64 torch
+        tensors. ``return_special_tokens_mask`` adds ``special_tokens_mask``:
+        1 over special blocks and over padding, as transformers marks them.
         """
-        if isinstance(texts, str):
-            raise TypeError("texts must be a list of str, not a single str (use encode for one text)")
-        if padding_side not in ("right", "left"):
-            raise ValueError(f"padding_side must be 'right' or 'left', not {padding_side!r}")
-        if padding not in ("longest", "max_length"):
-            raise ValueError(f"padding must be 'longest' or 'max_length', not {padding!r}")
-        if return_tensors not in ("np", "pt"):
-            raise ValueError(f"return_tensors must be 'np' or 'pt', not {return_tensors!r}")
-        if max_length is not None:
-            if isinstance(max_length, bool) or not isinstance(max_length, int):
-                raise TypeError(f"max_length must be an int, not {type(max_length).__name__}")
-            if max_length <= 0 or max_length % 4 or max_length > 2**62:
-                raise ValueError(f"max_length must be a positive multiple of 4 (whole blocks), not {max_length}")
-        elif padding == "max_length" or truncation:
-            raise ValueError(f"{'truncation' if truncation else 'padding=max_length'} needs max_length")
-        pt = return_tensors == "pt"
-        ids_buf, mask_buf, rows, width = self._encode_batch(
-            texts if isinstance(texts, list) else list(texts),
-            left=padding_side == "left",
-            max_length=max_length,
-            truncation=bool(truncation),
-            pad_to_max_length=padding == "max_length",
+        texts = self._texts(texts)
+        bos, eos = _specials(add_special_tokens, add_bos, add_eos)
+        limit = self._truncation(max_length, truncation)
+        layout = self._layout(padding_side, padding, max_length, pad_to_multiple_of, return_tensors)
+        side = _choice("truncation_side", truncation_side, ("right", "left"))
+        buffers = self._encode_batch(
+            texts,
             parse_special=bool(parse_special),
-            add_special_tokens=bool(add_special_tokens),
-            int64=pt,  # torch wants int64 ids: written directly, in parallel
+            bos=bos,
+            eos=eos,
+            truncate_to=limit,
+            truncation_side=side,
+            special_mask=bool(return_special_tokens_mask),
+            **layout,
         )
+        return _as_arrays(buffers, return_tensors)
+
+    def pad_batch(
+        self,
+        rows: Iterable[Any],
+        *,
+        padding_side: Side = "right",
+        padding: Padding = "longest",
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        truncation: bool = False,
+        truncation_side: Side = "right",
+        return_tensors: Tensors = "np",
+        return_special_tokens_mask: bool = False,
+    ) -> dict[str, Any]:
+        """Pads encoded rows (bytes, uint8 arrays, lists of ints 0..255) into
+        one batch, as :meth:`encode_batch` lays out text. Each row is first
+        completed to whole blocks with filler (part of the row: mask 1), and
+        with ``truncation=True`` keeps at most ``max_length`` bytes of whole
+        blocks, from the right or left end."""
+        from . import _convert
+
+        if isinstance(rows, (bytes, bytearray, memoryview, str)):
+            raise TypeError("rows must be a list of rows (bytes, arrays or lists of ints), not one row")
+        data = [r if type(r) is bytes else _convert.as_bytes(r) for r in rows]
+        layout = self._layout(padding_side, padding, max_length, pad_to_multiple_of, return_tensors)
+        buffers = self._pad_rows(
+            data,
+            truncate_to=self._truncation(max_length, truncation),
+            truncation_side=_choice("truncation_side", truncation_side, ("right", "left")),
+            special_mask=bool(return_special_tokens_mask),
+            **layout,
+        )
+        return _as_arrays(buffers, return_tensors)
+
+    def special_tokens_mask(self, row: Any) -> np.ndarray:
+        """uint8 array: 1 over each special block of an encoded row (``0xFE``
+        at a block start), 0 elsewhere."""
         import numpy as np
 
-        dtype = np.int64 if pt else np.uint8
-        n = rows * width
-        if n:
-            ids = np.frombuffer(ids_buf, dtype=dtype).reshape(rows, width)
-            mask = np.frombuffer(mask_buf, dtype=dtype).reshape(rows, width)
-        else:
-            ids = np.zeros((rows, width), dtype=dtype)
-            mask = np.zeros((rows, width), dtype=dtype)
-        if pt:
-            import torch  # only here: importing the codec never imports torch
+        from . import _convert
 
-            return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
-        return {"input_ids": ids, "attention_mask": mask}
+        data = row if type(row) is bytes else _convert.as_bytes(row)
+        return np.frombuffer(self._special_tokens_mask(data), dtype=np.uint8).copy()
+
+    @staticmethod
+    def _texts(texts: Sequence[str]) -> list[str]:
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of str, not a single str (use encode for one text)")
+        return texts if isinstance(texts, list) else list(texts)
+
+    @staticmethod
+    def _truncation(max_length: int | None, truncation: bool) -> int | None:
+        if not truncation:
+            return None
+        if max_length is None:
+            raise ValueError("truncation needs max_length")
+        return _length("max_length", max_length)
+
+    @staticmethod
+    def _layout(
+        padding_side: str, padding: str, max_length: int | None, multiple: int | None, return_tensors: str
+    ) -> dict[str, Any]:
+        _choice("padding", padding, ("longest", "max_length"))
+        _choice("return_tensors", return_tensors, ("np", "pt"))
+        if padding == "max_length" and max_length is None:
+            raise ValueError("padding='max_length' needs max_length")
+        limit = None if max_length is None else _length("max_length", max_length)
+        if multiple is not None and (isinstance(multiple, bool) or not isinstance(multiple, int) or multiple <= 0):
+            raise ValueError(f"pad_to_multiple_of must be a positive int, not {multiple!r}")
+        return {
+            "padding_side": _choice("padding_side", padding_side, ("right", "left")),
+            "width": limit if padding == "max_length" else None,
+            "multiple_of": None if multiple is None else min(multiple, _HUGE),
+            "max_length": limit,
+            "int64": return_tensors == "pt",  # torch wants int64 ids: written directly, in parallel
+        }
 
     def decode_batch(
         self,
@@ -201,7 +342,7 @@ class Codec(_Codec):
             if width == 0 or n_rows == 0:
                 return [""] * n_rows
             if isinstance(rows, np.ndarray) and rows.dtype == np.uint8 and rows.flags.c_contiguous:
-                data = rows  # read in place, no copy
+                data = rows  # copied once, in Rust
             else:
                 data = _convert.as_uint8_matrix(rows)[0]
             return self._decode_matrix(data, width, errors=errors, skip_special_tokens=skip_special_tokens)
@@ -233,3 +374,23 @@ class Codec(_Codec):
     def stats(self, text: str) -> EncodingStats:
         """Counts for ``text`` encoded alone under this codec's scheme."""
         return EncodingStats(self.scheme, *self._stats(text))
+
+
+def _as_arrays(buffers: tuple, return_tensors: str) -> dict[str, Any]:
+    """The native layout's buffers as ``[rows, width]`` arrays or tensors."""
+    import numpy as np
+
+    ids, mask, special, rows, width = buffers
+    dtype = np.int64 if return_tensors == "pt" else np.uint8
+    named = {"input_ids": ids, "attention_mask": mask}
+    if special is not None:
+        named["special_tokens_mask"] = special
+    out = {
+        k: (np.frombuffer(v, dtype=dtype) if len(v) else np.zeros(0, dtype=dtype)).reshape(rows, width)
+        for k, v in named.items()
+    }
+    if return_tensors == "pt":
+        import torch  # only here: importing the codec never imports torch
+
+        return {k: torch.from_numpy(v) for k, v in out.items()}
+    return out

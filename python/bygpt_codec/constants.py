@@ -28,7 +28,7 @@ BOS_ID: int = _native.BOS_ID
 EOS_ID: int = _native.EOS_ID
 MASK_ID: int = _native.MASK_ID
 FIRST_USER_SPECIAL_ID: int = _native.FIRST_USER_SPECIAL_ID
-MAX_SPECIAL_ID: int = 0xFF_FFFF
+MAX_SPECIAL_ID: int = _native.MAX_SPECIAL_ID
 
 
 def special_block(special_id: int) -> bytes:

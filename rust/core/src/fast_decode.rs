@@ -1,4 +1,4 @@
-//! The jpblock decoder's fast path: whole runs of blocks made only of 1-byte
+//! The table-driven decoder's fast path: whole runs of blocks made only of 1-byte
 //! codes, 2-byte codes and filler (nearly all Japanese text), decoded without
 //! data-dependent branches.
 //!
@@ -9,16 +9,16 @@
 //! into the output. Pass 1 vectorises well with AVX2, which is used when the
 //! CPU has it (runtime detection; the portable build is the same code).
 
-use crate::jpblock::{HIRAGANA_FIRST, TABLE, TABLE_LEAD};
 use crate::scheme::BLOCK;
+use crate::tables::{Tables, ONE_BYTE_CODES, TABLE_LEAD};
 
 /// Staged value of bytes that start no character (filler, second bytes).
 /// U+FFFE is a noncharacter that no 1- or 2-byte code decodes to.
 pub(crate) const DROP: u16 = 0xFFFE;
 /// Staged value of a 2-byte code past the table's end (never a real value:
-/// the table ends at U+FFEF).
+/// the tables never hold U+FFFF).
 const INVALID: u16 = 0xFFFF;
-const VALUES_LEN: usize = 1 << 14; // > 256 + 32 * 256
+pub(crate) const VALUES_LEN: usize = 1 << 14; // > 256 + 32 * 256
 /// Bytes staged per call: small enough that a run which needs the slow path
 /// (a rarer code, a special block, an error) costs little to redo.
 pub(crate) const STAGE_BYTES: usize = 256;
@@ -46,30 +46,24 @@ static CLASS: [u8; 256] = {
 /// size is a power of two so the index is masked into bounds instead of
 /// checked (a check would stop the loop from vectorising); indices computed
 /// for bytes that turn out not to be leads land in the unused upper part.
-static VALUES: [u16; VALUES_LEN] = {
+pub(crate) const fn staging_values(one_byte: &[u16; ONE_BYTE_CODES], two_byte: &[u16]) -> [u16; VALUES_LEN] {
     let mut values = [INVALID; VALUES_LEN];
     let mut b = 0;
     while b < 256 {
-        values[b] = if b < 0x80 {
-            b as u16
-        } else if b < 0xE0 {
-            (HIRAGANA_FIRST + b as u32 - 0x80) as u16
-        } else {
-            DROP
-        };
+        values[b] = if b < ONE_BYTE_CODES { one_byte[b] } else { DROP };
         b += 1;
     }
     let mut i = 0;
-    while i < TABLE.len() {
-        values[256 + i] = TABLE[i];
+    while i < two_byte.len() {
+        values[256 + i] = two_byte[i];
         i += 1;
     }
     values
-};
+}
 
 /// Stages one block; false if it needs the slow path.
 #[inline(always)]
-fn stage_block(b: [u8; 4], out: &mut [u16]) -> bool {
+fn stage_block(values: &[u16; VALUES_LEN], b: [u8; 4], out: &mut [u16]) -> bool {
     let c = [CLASS[b[0] as usize], CLASS[b[1] as usize], CLASS[b[2] as usize], CLASS[b[3] as usize]];
     // Which bytes start a code, and which of those are 2-byte leads.
     let lead0 = u32::from(c[0] == 2);
@@ -88,7 +82,7 @@ fn stage_block(b: [u8; 4], out: &mut [u16]) -> bool {
         let next = u32::from(b[(p + 1) % BLOCK]);
         let two = 256 + ((byte.wrapping_sub(u32::from(TABLE_LEAD)) & 31) << 8 | next);
         let index = byte ^ ((byte ^ two) & 0u32.wrapping_sub(leads[p]));
-        let value = VALUES[index as usize & (VALUES_LEN - 1)];
+        let value = values[index as usize & (VALUES_LEN - 1)];
         slow |= leads[p] & u32::from(value == INVALID);
         let keep = 0u16.wrapping_sub(starts[p] as u16);
         out[p] = (value & keep) | (DROP & !keep);
@@ -97,42 +91,48 @@ fn stage_block(b: [u8; 4], out: &mut [u16]) -> bool {
 }
 
 #[inline(always)]
-fn stage_portable(data: &[u8], out: &mut [u16]) -> bool {
+fn stage_portable(values: &[u16; VALUES_LEN], data: &[u8], out: &mut [u16]) -> bool {
     let mut ok = true;
     for (b, o) in data.chunks_exact(BLOCK).zip(out.chunks_exact_mut(BLOCK)) {
-        ok &= stage_block([b[0], b[1], b[2], b[3]], o);
+        ok &= stage_block(values, [b[0], b[1], b[2], b[3]], o);
     }
     ok
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,bmi1,bmi2")]
-fn stage_avx2(data: &[u8], out: &mut [u16]) -> bool {
-    stage_portable(data, out)
+fn stage_avx2(values: &[u16; VALUES_LEN], data: &[u8], out: &mut [u16]) -> bool {
+    stage_portable(values, data, out)
 }
 
 /// Stages `data` (whole blocks, starting at a block boundary) into `out`
 /// (same length). Returns false if any block needs the slow path; `out` is
 /// then meaningless.
-pub(crate) fn stage(data: &[u8], out: &mut [u16]) -> bool {
+pub(crate) fn stage(tables: &Tables, data: &[u8], out: &mut [u16]) -> bool {
     debug_assert!(data.len() % BLOCK == 0 && out.len() == data.len());
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("bmi2") {
         // SAFETY: the CPU has the features stage_avx2 is compiled for.
-        return unsafe { stage_avx2(data, out) };
+        return unsafe { stage_avx2(&tables.values, data, out) };
     }
-    stage_portable(data, out)
+    stage_portable(&tables.values, data, out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tables::JPBLOCK;
+
+    fn stage(data: &[u8], out: &mut [u16]) -> bool {
+        super::stage(&JPBLOCK, data, out)
+    }
 
     #[test]
     fn stages_blocks() {
         let mut out = [0u16; 8];
         // "aア" then filler, and "あ" + 2-byte code + "b".
-        let kata = crate::jpblock::table_index('ア' as u32).unwrap();
+        let (code, _) = JPBLOCK.code('ア' as u32);
+        let kata = (((code & 0xFF) - 0xE0) << 8 | (code >> 8 & 0xFF)) as u16;
         let data = [
             b'a',
             0xE0 + (kata >> 8) as u8,
@@ -173,7 +173,7 @@ mod tests {
             let data: Vec<u8> = (0..STAGE_BYTES).map(|_| byte()).collect();
             let (mut a, mut b) = (vec![0u16; data.len()], vec![0u16; data.len()]);
             let ok = stage(&data, &mut a);
-            assert_eq!(ok, stage_portable(&data, &mut b));
+            assert_eq!(ok, stage_portable(&JPBLOCK.values, &data, &mut b));
             if ok {
                 assert_eq!(a, b);
             }

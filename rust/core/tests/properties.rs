@@ -1,7 +1,7 @@
 //! Property tests of the codec's guarantees (see docs/spec.md).
 
 use bygpt_codec_core::{
-    jpblock, pad_rows, Codec, DecodeOptions, EncodeOptions, ErrorMode, PaddingSide, Scheme, Stats, TextRef,
+    code_len, truncate_row, Codec, DecodeOptions, EncodeOptions, ErrorMode, Layout, Scheme, Side, Stats, TextRef,
 };
 use proptest::prelude::*;
 
@@ -34,7 +34,7 @@ fn text() -> impl Strategy<Value = Vec<u32>> {
 fn assert_block_aligned(bytes: &[u8]) {
     let mut i = 0;
     while i < bytes.len() {
-        let len = jpblock::code_len(bytes[i]);
+        let len = code_len(bytes[i]);
         assert!(i % 4 + len <= 4, "code at {i} crosses a block: {bytes:02X?}");
         i += len;
     }
@@ -120,7 +120,7 @@ proptest! {
         let c = Codec::new(s);
         let opts = if replace { REPLACE } else { STRICT };
         let expected = c.decode_to_code_points(&data, &opts);
-        let mut dec = c.incremental_decoder(opts);
+        let mut dec = c.decoder(opts);
         let mut got = Vec::new();
         let mut rest = &data[..];
         let mut result = Ok(());
@@ -140,41 +140,64 @@ proptest! {
     }
 
     #[test]
-    fn truncation_keeps_a_prefix(s in scheme(), cps in text(), max_len in 0usize..80, special in any::<bool>()) {
+    fn truncation_keeps_whole_blocks(
+        s in scheme(),
+        cps in text(),
+        max_len in 0usize..80,
+        bos in any::<bool>(),
+        eos in any::<bool>(),
+        left in any::<bool>(),
+    ) {
         let c = Codec::new(s);
-        let opts = EncodeOptions { max_len: Some(max_len), add_special_tokens: special, parse_special: false };
+        let side = if left { Side::Left } else { Side::Right };
+        let opts = EncodeOptions { max_len: Some(max_len), bos, eos, truncation_side: side, parse_special: false };
+        let specials = 4 * (usize::from(bos) + usize::from(eos));
         let Ok((bytes, truncated)) = c.encode(TextRef::Ucs4(&cps), &opts) else {
-            prop_assert!(special && max_len < 8);
+            prop_assert!(max_len - max_len % 4 < specials);
             return Ok(());
         };
         prop_assert!(bytes.len() <= max_len);
         prop_assert_eq!(bytes.len() % 4, 0);
+        // The text part is whole blocks of the full encoding, the cut character (if any) turned to filler.
+        let full = c.encode(TextRef::Ucs4(&cps), &EncodeOptions::default()).unwrap().0;
+        let room = max_len - max_len % 4 - specials;
+        let start = if bos { 4 } else { 0 };
+        let body = &bytes[start..bytes.len() - if eos { 4 } else { 0 }];
+        prop_assert_eq!(body, &truncate_row(s, &full, room, side)[..]);
+        prop_assert_eq!(truncated, full.len() > room);
         let skip = DecodeOptions { skip_special_tokens: true, ..STRICT };
         let got = c.decode_to_code_points(&bytes, &skip).unwrap();
-        prop_assert_eq!(&cps[..got.len()], &got[..]);
-        prop_assert_eq!(truncated, got.len() < cps.len());
-        if special {
+        if left {
+            prop_assert_eq!(&cps[cps.len() - got.len()..], &got[..]);
+        } else {
+            prop_assert_eq!(&cps[..got.len()], &got[..]);
+        }
+        if bos {
             prop_assert_eq!(&bytes[..4], &[0xFE, 0, 0, 1]);
+        }
+        if eos {
             prop_assert_eq!(&bytes[bytes.len() - 4..], &[0xFE, 0, 0, 2]);
         }
     }
 
     #[test]
-    fn batch_equals_single(s in scheme(), docs in prop::collection::vec(text(), 0..8), left in any::<bool>()) {
+    fn batch_equals_single(s in scheme(), docs in prop::collection::vec(text(), 0..8), left in any::<bool>(), int64 in any::<bool>()) {
         let c = Codec::new(s);
         let opts = EncodeOptions::default();
         let refs: Vec<TextRef> = docs.iter().map(|d| TextRef::Ucs4(d)).collect();
         let rows = c.encode_batch(&refs, &opts).unwrap();
-        let width = rows.iter().map(Vec::len).max().unwrap_or(0);
-        let side = if left { PaddingSide::Left } else { PaddingSide::Right };
-        let padded = pad_rows(&rows, width, side);
+        let layout = Layout { padding_side: if left { Side::Left } else { Side::Right }, int64, ..Default::default() };
+        let plan = layout.plan(&rows).unwrap();
+        let (mut ids, mut mask) = (vec![0u8; plan.bytes], vec![0u8; plan.bytes]);
+        layout.fill(&plan, &rows, &mut ids, &mut mask, None);
+        let value = |buf: &[u8], i: usize| buf[i * plan.elem];
         for (k, d) in docs.iter().enumerate() {
             let single = c.encode(TextRef::Ucs4(d), &opts).unwrap().0;
             prop_assert_eq!(&rows[k], &single);
-            let row = &padded.ids[k * width..(k + 1) * width];
-            let mask = &padded.mask[k * width..(k + 1) * width];
-            prop_assert_eq!(mask.iter().filter(|&&m| m == 1).count(), single.len());
-            prop_assert_eq!(c.decode_to_code_points(row, &STRICT).unwrap(), d.clone());
+            let row: Vec<u8> = (k * plan.width..(k + 1) * plan.width).map(|i| value(&ids, i)).collect();
+            let ones = (k * plan.width..(k + 1) * plan.width).filter(|&i| value(&mask, i) == 1).count();
+            prop_assert_eq!(ones, single.len());
+            prop_assert_eq!(c.decode_to_code_points(&row, &STRICT).unwrap(), d.clone());
         }
     }
 
@@ -245,7 +268,7 @@ fn utf8_replace_matches_cpython_on_text() {
 #[test]
 fn special_names_render_or_skip() {
     let c = Codec::with_special_tokens(Scheme::Jpblock, vec![("<|user|>".into(), 256)]).unwrap();
-    let opts = EncodeOptions { parse_special: true, add_special_tokens: true, max_len: None };
+    let opts = EncodeOptions { parse_special: true, ..EncodeOptions::with_special_tokens() };
     let bytes = c.encode(TextRef::Str("<|user|>こんにちは"), &opts).unwrap().0;
     assert_eq!(&bytes[4..8], &[0xFE, 0, 1, 0]);
     assert_eq!(c.decode_to_string(&bytes, &STRICT).unwrap(), "<|bos|><|user|>こんにちは<|eos|>");

@@ -4,15 +4,10 @@
 //! a block, so documents are independent: a block of lines is packed on all
 //! cores, in groups of whole lines, and joined in input order.
 
-use rayon::prelude::*;
+use bygpt_codec_core::parallel::{self, PARALLEL_MIN};
+use bygpt_codec_core::{Codec, EncodeOptions};
 
-use crate::codec::Codec;
-use crate::encode::EncodeOptions;
-use crate::json_line::{string_field, FieldError};
-use crate::utf8_input::cut_pieces;
-
-/// Blocks smaller than this are packed on the calling thread.
-const PARALLEL_MIN: usize = 1 << 16;
+use crate::jsonl::{string_field, FieldError};
 
 /// A line that gave no document.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,17 +37,13 @@ pub struct Packed {
 /// Without `skip_invalid` the first bad line is the error.
 pub fn pack_jsonl(codec: &Codec, block: &[u8], field: &str, skip_invalid: bool) -> Result<Packed, BadLine> {
     let ranges = if block.len() < PARALLEL_MIN {
-        std::iter::once(0..block.len()).collect()
+        vec![0..block.len()]
     } else {
-        let threads = rayon::current_num_threads();
-        cut_pieces(block, 8 * threads, PARALLEL_MIN / 4, block.len(), |p| block[p - 1] == b'\n')
+        parallel::pieces(block.len(), PARALLEL_MIN / 4, block.len(), |p| block[p - 1] == b'\n')
     };
-    let one = |r: &std::ops::Range<usize>| pack_group(codec, &block[r.clone()], r.start, field, skip_invalid);
-    let groups: Vec<Group> = if ranges.len() > 1 {
-        ranges.par_iter().map(one).collect()
-    } else {
-        ranges.iter().map(one).collect()
-    };
+    let groups = parallel::map(&ranges, block.len(), PARALLEL_MIN, |_, r| {
+        pack_group(codec, &block[r.clone()], r.start, field, skip_invalid)
+    });
     let mut packed = Packed::default();
     for g in groups {
         let shift = |mut bad: BadLine| {
@@ -79,17 +70,12 @@ struct Group {
 }
 
 fn pack_group(codec: &Codec, group: &[u8], base: usize, field: &str, skip_invalid: bool) -> Group {
-    let mut g = Group {
-        bytes: Vec::with_capacity(group.len()),
-        doc_lens: Vec::new(),
-        lines: 0,
-        skipped: Vec::new(),
-        failed: None,
-    };
-    let opts = EncodeOptions { add_special_tokens: true, ..Default::default() };
+    let mut g =
+        Group { bytes: Vec::with_capacity(group.len()), doc_lens: Vec::new(), lines: 0, skipped: Vec::new(), failed: None };
+    let opts = EncodeOptions::with_special_tokens();
     let mut pos = 0;
     while pos < group.len() {
-        let end = group[pos..].iter().position(|&b| b == b'\n').map_or(group.len(), |k| pos + k);
+        let end = memchr::memchr(b'\n', &group[pos..]).map_or(group.len(), |k| pos + k);
         let line = &group[pos..end];
         let index = g.lines;
         g.lines += 1;
@@ -99,17 +85,12 @@ fn pack_group(codec: &Codec, group: &[u8], base: usize, field: &str, skip_invali
             continue;
         }
         let before = g.bytes.len();
-        let outcome = match std::str::from_utf8(line) {
-            Err(e) => Err((e.valid_up_to(), format!("invalid UTF-8 at column {}", e.valid_up_to() + 1))),
-            Ok(text) => match string_field(text, field) {
-                Ok(t) => {
-                    codec.encode_into(t.as_text_ref(), &opts, &mut g.bytes).map_err(|e| (0, e.to_string()))
-                }
-                Err(FieldError::Missing) => Err((0, format!("no {field:?} field"))),
-                Err(e @ FieldError::NotAString { .. }) => Err((0, format!("field {field:?}: {e}"))),
-                Err(e @ FieldError::Malformed { at, .. }) => Err((at, e.to_string())),
-                Err(e) => Err((0, e.to_string())),
-            },
+        let outcome = match string_field(line, field) {
+            Ok(t) => codec.encode_into(t.as_text_ref(), &opts, &mut g.bytes).map_err(|e| (0, e.to_string())),
+            Err(FieldError::Missing) => Err((0, format!("no {field:?} field"))),
+            Err(e @ FieldError::NotAString { .. }) => Err((0, format!("field {field:?}: {e}"))),
+            Err(e @ FieldError::Malformed { column, .. }) => Err((column.saturating_sub(1), e.to_string())),
+            Err(e) => Err((0, e.to_string())),
         };
         match outcome {
             Ok(_) => g.doc_lens.push((g.bytes.len() - before) as u64),
@@ -130,13 +111,12 @@ fn pack_group(codec: &Codec, group: &[u8], base: usize, field: &str, skip_invali
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Scheme, TextRef};
+    use bygpt_codec_core::{Scheme, TextRef};
 
     #[test]
     fn packs_documents_in_order() {
         let codec = Codec::new(Scheme::Jpblock);
-        let docs: Vec<String> =
-            (0..20_000).map(|i| format!("文書{i}です。{}", "あ".repeat(i % 13))).collect();
+        let docs: Vec<String> = (0..20_000).map(|i| format!("文書{i}です。{}", "あ".repeat(i % 13))).collect();
         let mut jsonl = String::new();
         for (i, d) in docs.iter().enumerate() {
             jsonl.push_str(&format!("{{\"id\": {i}, \"text\": \"{d}\"}}\n"));
@@ -145,9 +125,8 @@ mod tests {
             }
         }
         let packed = pack_jsonl(&codec, jsonl.as_bytes(), "text", false).unwrap();
-        let opts = EncodeOptions { add_special_tokens: true, ..Default::default() };
-        let want: Vec<Vec<u8>> =
-            docs.iter().map(|d| codec.encode(TextRef::Str(d), &opts).unwrap().0).collect();
+        let opts = EncodeOptions::with_special_tokens();
+        let want: Vec<Vec<u8>> = docs.iter().map(|d| codec.encode(TextRef::Str(d), &opts).unwrap().0).collect();
         assert_eq!(packed.pieces.concat(), want.concat());
         assert_eq!(packed.doc_lens, want.iter().map(|w| w.len() as u64).collect::<Vec<_>>());
         assert_eq!(packed.lines, 20_020);
@@ -166,9 +145,6 @@ mod tests {
         assert_eq!(lines, [1, 2, 3, 4]);
         assert!(packed.skipped[2].message.contains("no \"text\" field"));
         assert_eq!(packed.lines, 6);
-        assert_eq!(
-            pack_jsonl(&codec, b"", "text", false).unwrap(),
-            Packed { pieces: vec![vec![]], ..Default::default() }
-        );
+        assert_eq!(pack_jsonl(&codec, b"", "text", false).unwrap(), Packed { pieces: vec![vec![]], ..Default::default() });
     }
 }

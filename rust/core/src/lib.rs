@@ -1,5 +1,8 @@
-//! The byte codec for byte-level language models that read and predict four
-//! bytes per step (the byGPT-JP "multi-LM-head" family).
+//! The byte formats of byte-level language models that read and predict four
+//! bytes per step (the byGPT-JP "multi-LM-head" family): the schemes, their
+//! tables and special tokens, one encoder, one decoder, and the padded batch
+//! layout models read. No I/O: file and corpus tools are the `bygpt-corpus`
+//! crate.
 //!
 //! Two schemes share one framing (see `docs/spec.md` for the normative text):
 //!
@@ -18,45 +21,39 @@
 //! let text = codec.decode_to_string(&bytes, &DecodeOptions::default()).unwrap();
 //! assert_eq!(text, "こんにちは、世界");
 //! ```
+//!
+//! Where the format lives: [`scheme`] (the code of a character, the block
+//! rule), `tables` (the committed code tables) and [`special`]. Everything
+//! else is written against those.
 
 mod automaton;
 mod batch;
 mod codec;
 mod decode;
-mod encode;
+mod decoder;
+mod encoder;
 mod fast_decode;
-mod incremental;
-#[allow(clippy::unreadable_literal)]
-mod jp_table;
-pub mod jpblock;
-mod json_line;
-mod pack;
-mod scheme;
-mod special;
+pub mod parallel;
+pub mod scheme;
+pub mod special;
 mod stats;
-mod stream_decode;
-mod stream_encode;
-mod stream_io;
-mod stream_stats;
+mod stream;
+mod tables;
 mod text;
 mod utf8_input;
 
 pub use automaton::{byte_automaton, ByteAutomaton, DEAD};
-pub use batch::{fill_padded, fill_padded_i64, pad_rows, Padded, PaddingSide};
-pub use codec::Codec;
+pub use batch::{special_tokens_mask, truncate_row, whole_blocks, Layout, LayoutError, Plan, Side};
+pub use codec::{Codec, EncodeOptions, LimitTooSmall};
 pub use decode::{DecodeError, DecodeErrorKind, DecodeOptions, ErrorMode, Sink};
-pub use encode::{EncodeOptions, LimitTooSmall};
-pub use incremental::IncrementalDecoder;
-pub use json_line::{string_field, FieldError, JsonText};
-pub use pack::{pack_jsonl, BadLine, Packed};
+pub use decoder::{Decoder, Split, Utf8DecodeError, Utf8Errors, Utf8Out, Utf8StreamDecoder};
+pub use parallel::PARALLEL_MIN;
 pub use scheme::{Scheme, BLOCK, FILLER, SPECIAL_LEAD};
 pub use special::{
     SpecialTokenError, SpecialTokens, BOS, BOS_ID, EOS, EOS_ID, FIRST_USER_ID, MASK, MASK_ID, MAX_ID,
 };
 pub use stats::Stats;
-pub use stream_decode::{StreamDecodeError, StreamDecoder, SurrogateOutput};
-pub use stream_encode::StreamEncoder;
-pub use stream_io::{run_stream, ChunkStep, StreamError, CHUNK};
-pub use stream_stats::StreamStats;
+pub use stream::{StreamEncoder, StreamStats};
+pub use tables::{code_len, jpblock_table};
 pub use text::{NarrowBuffer, NarrowText, TextRef};
 pub use utf8_input::{InputErrors, InvalidUtf8};

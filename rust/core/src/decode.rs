@@ -4,9 +4,9 @@
 use std::fmt;
 
 use crate::fast_decode;
-use crate::jpblock::{self, HIRAGANA_FIRST};
 use crate::scheme::{Scheme, BLOCK, FILLER, SPECIAL_LEAD};
 use crate::special::SpecialTokens;
+use crate::tables::{self, Tables};
 
 const REPLACEMENT: u32 = 0xFFFD;
 
@@ -20,6 +20,17 @@ pub enum ErrorMode {
     /// block boundary (so no other block is affected); utf8 after the
     /// longest valid prefix of the bad sequence, as CPython's decoder does.
     Replace,
+}
+
+impl ErrorMode {
+    /// `"strict"` or `"replace"`.
+    pub fn from_name(name: &str) -> Option<ErrorMode> {
+        match name {
+            "strict" => Some(ErrorMode::Strict),
+            "replace" => Some(ErrorMode::Replace),
+            _ => None,
+        }
+    }
 }
 
 /// Options for one decode call.
@@ -85,7 +96,7 @@ impl Sink for String {
 /// The kinds of malformed unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecodeErrorKind {
-    /// A jpblock 2-byte code whose index is past the table's end.
+    /// A 2-byte code whose index is past the end of the scheme's table.
     TableIndexOutOfRange { index: u16 },
     /// A jpblock code (or special block) that would cross a block boundary.
     CrossesBlock { lead: u8, len: u8 },
@@ -106,11 +117,9 @@ pub enum DecodeErrorKind {
 impl fmt::Display for DecodeErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::TableIndexOutOfRange { index } => write!(
-                f,
-                "2-byte code index {index} is past the end of the table ({} entries)",
-                jpblock::TABLE.len()
-            ),
+            Self::TableIndexOutOfRange { index } => {
+                write!(f, "2-byte code index {index} is past the end of the table")
+            }
             Self::CrossesBlock { lead, len } => {
                 write!(f, "{len}-byte code with lead byte 0x{lead:02X} crosses a 4-byte block boundary")
             }
@@ -165,9 +174,9 @@ pub(crate) fn decode_chunk<S: Sink>(
     opts: &DecodeOptions,
     sink: &mut S,
 ) -> Result<usize, DecodeError> {
-    let step = match scheme {
-        Scheme::Jpblock => jpblock_chunk(specials, data, base, last, opts, sink),
-        Scheme::Utf8 => utf8_chunk(specials, data, base, last, opts, sink),
+    let step = match scheme.tables() {
+        Some(t) => table_chunk(t, specials, data, base, last, opts, sink),
+        None => utf8_chunk(specials, data, base, last, opts, sink),
     };
     step.map_err(|(i, kind)| DecodeError { scheme, position: base + i as u64, kind })
 }
@@ -201,7 +210,8 @@ fn be(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0, |acc, &b| (acc << 8) | u32::from(b))
 }
 
-fn jpblock_chunk<S: Sink>(
+fn table_chunk<S: Sink>(
+    t: &Tables,
     specials: &SpecialTokens,
     data: &[u8],
     base: u64,
@@ -218,7 +228,7 @@ fn jpblock_chunk<S: Sink>(
         if i >= slow_until && block_offset(base, i) == 0 {
             let run = ((data.len() - i) / BLOCK * BLOCK).min(fast_decode::STAGE_BYTES);
             if run > 0 {
-                if fast_decode::stage(&data[i..i + run], &mut staged[..run]) {
+                if fast_decode::stage(t, &data[i..i + run], &mut staged[..run]) {
                     sink.push_staged(&staged[..run]);
                     i += run;
                     continue;
@@ -228,13 +238,8 @@ fn jpblock_chunk<S: Sink>(
         }
         let lead = data[i];
         // 1-byte codes first: they are most of Japanese text.
-        if lead < 0x80 {
-            sink.push(u32::from(lead));
-            i += 1;
-            continue;
-        }
-        if lead < jpblock::TABLE_LEAD {
-            sink.push(HIRAGANA_FIRST + u32::from(lead - 0x80));
+        if lead < tables::TABLE_LEAD {
+            sink.push(u32::from(t.one_byte[usize::from(lead)]));
             i += 1;
             continue;
         }
@@ -242,7 +247,7 @@ fn jpblock_chunk<S: Sink>(
             i += 1;
             continue;
         }
-        let len = jpblock::code_len(lead);
+        let len = tables::code_len(lead);
         let q = block_offset(base, i);
         let outcome = if q + len > BLOCK {
             Err(DecodeErrorKind::CrossesBlock { lead, len: len as u8 })
@@ -252,7 +257,7 @@ fn jpblock_chunk<S: Sink>(
             }
             Err(DecodeErrorKind::Truncated { lead, len: len as u8, have: (data.len() - i) as u8 })
         } else {
-            jpblock_multibyte(specials, &data[i..i + len], opts, sink)
+            table_multibyte(t, specials, &data[i..i + len], opts, sink)
         };
         match outcome {
             Ok(()) => i += len,
@@ -266,23 +271,24 @@ fn jpblock_chunk<S: Sink>(
     Ok(i)
 }
 
-/// Validates and emits one complete jpblock code of 2 to 4 bytes.
+/// Validates and emits one complete code of 2 to 4 bytes.
 #[inline(always)]
-fn jpblock_multibyte<S: Sink>(
+fn table_multibyte<S: Sink>(
+    t: &Tables,
     specials: &SpecialTokens,
     code: &[u8],
     opts: &DecodeOptions,
     sink: &mut S,
 ) -> Result<(), DecodeErrorKind> {
     match code[0] {
-        jpblock::BMP_LEAD => {
+        tables::BMP_LEAD => {
             let cp = be(&code[1..]);
-            if cp < 0x80 || jpblock::is_hiragana(cp) || jpblock::table_index(cp).is_some() {
+            if !t.needs_bmp_code(cp) {
                 return Err(DecodeErrorKind::NonShortest { cp });
             }
             sink.push(cp);
         }
-        jpblock::ASTRAL_LEAD => {
+        tables::ASTRAL_LEAD => {
             let cp = be(&code[1..]);
             if cp > 0x10_FFFF {
                 return Err(DecodeErrorKind::OutOfRange { value: cp });
@@ -294,8 +300,8 @@ fn jpblock_multibyte<S: Sink>(
         }
         SPECIAL_LEAD => push_special(specials, be(&code[1..]), opts, sink)?,
         lead => {
-            let index = (u16::from(lead - jpblock::TABLE_LEAD) << 8) | u16::from(code[1]);
-            match jpblock::TABLE.get(usize::from(index)) {
+            let index = (u16::from(lead - tables::TABLE_LEAD) << 8) | u16::from(code[1]);
+            match t.two_byte.get(usize::from(index)) {
                 Some(&cp) => sink.push(u32::from(cp)),
                 None => return Err(DecodeErrorKind::TableIndexOutOfRange { index }),
             }

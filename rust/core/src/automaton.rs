@@ -15,7 +15,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use crate::codec::Codec;
-use crate::decode::{DecodeOptions, Sink};
+use crate::decode::{decode_chunk, DecodeOptions, Sink};
 use crate::scheme::BLOCK;
 
 /// No transition: the byte makes the stream invalid.
@@ -86,7 +86,7 @@ pub fn byte_automaton(codec: &Codec) -> ByteAutomaton {
             data.push(b);
             // The decoder sees the pending bytes at their real block offset.
             let base = u64::from(q);
-            match codec.decode_prefix(&data, base, &strict, &mut Nothing) {
+            match decode_chunk(codec.scheme(), codec.special_tokens(), &data, base, false, &strict, &mut Nothing) {
                 Err(_) => {}
                 Ok(stop) if stop == data.len() => {
                     let next_q = ((usize::from(q) + data.len()) % BLOCK) as u8;
@@ -210,7 +210,7 @@ mod tests {
             let a = byte_automaton(&codec);
             assert!(a.num_states() < 1000, "{scheme}: {} states", a.num_states());
             let text = "吾輩は猫である。abc 한국어 😀é<|mask|>";
-            let opts = EncodeOptions { add_special_tokens: true, parse_special: true, ..Default::default() };
+            let opts = EncodeOptions { parse_special: true, ..EncodeOptions::with_special_tokens() };
             let enc = codec.encode(TextRef::Str(text), &opts).unwrap().0;
             assert!(accepts(&a, &enc));
             // Every 2-byte prefix at every offset: the automaton and strict

@@ -1,9 +1,8 @@
 //! How well a scheme packs text into 4-byte steps.
 
-use crate::encode::utf8_code;
-use crate::jpblock;
-use crate::scheme::{Scheme, BLOCK};
-use crate::text::{with_code_points, TextRef};
+use crate::encoder::{pad_block, put_text, Counts, Cursor};
+use crate::scheme::{with_codes, Scheme, BLOCK};
+use crate::text::TextRef;
 
 /// Counts for one text under one scheme (no special tokens).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -18,35 +17,20 @@ pub struct Stats {
     pub straddling: u64,
 }
 
+impl From<Counts> for Stats {
+    fn from(c: Counts) -> Self {
+        Stats { chars: c.codes, bytes: c.bytes, filler: c.filler, straddling: c.straddling }
+    }
+}
+
 impl Stats {
-    /// Measures `text` as `scheme` encodes it, without building the output.
+    /// Measures `text` as `scheme` encodes it (the encoder, counting only).
     pub fn measure(scheme: Scheme, text: TextRef<'_>) -> Stats {
-        let mut s = Stats::default();
-        let mut pos: u64 = 0;
-        with_code_points!(text, |it| {
-            for cp in it {
-                let len = match scheme {
-                    Scheme::Jpblock => jpblock::code_of(cp).1,
-                    Scheme::Utf8 => utf8_code(cp).1,
-                } as u64;
-                let q = pos % BLOCK as u64;
-                if q + len > BLOCK as u64 {
-                    match scheme {
-                        Scheme::Jpblock => {
-                            s.filler += BLOCK as u64 - q;
-                            pos += BLOCK as u64 - q;
-                        }
-                        Scheme::Utf8 => s.straddling += 1,
-                    }
-                }
-                pos += len;
-                s.chars += 1;
-            }
-        });
-        let pad = (BLOCK as u64 - pos % BLOCK as u64) % BLOCK as u64;
-        s.filler += pad;
-        s.bytes = pos + pad;
-        s
+        let mut c = Counts::default();
+        let mut at = Cursor::at(0);
+        with_codes!(scheme, |codes| put_text(codes, None, text, &mut at, &mut c));
+        pad_block(&mut at, &mut c);
+        Stats::from(c)
     }
 
     /// Adds another text's counts (texts encoded separately).

@@ -134,6 +134,25 @@ impl crate::decode::Sink for NarrowBuffer {
     }
 }
 
+impl crate::decoder::Split for NarrowBuffer {
+    fn part(&self, capacity: usize) -> Self {
+        NarrowBuffer::with_capacity(capacity)
+    }
+
+    fn join(&mut self, part: Self) {
+        self.bits |= part.bits;
+        match (&mut self.ucs4, part.ucs4) {
+            (None, None) => self.ucs2.extend_from_slice(&part.ucs2),
+            (Some(wide), None) => wide.extend(part.ucs2.iter().map(|&u| u32::from(u))),
+            (_, Some(theirs)) => {
+                let mine = if self.ucs4.is_some() { self.ucs4.as_mut().unwrap() } else { self.widen() };
+                mine.extend(part.ucs2.iter().map(|&u| u32::from(u)));
+                mine.extend_from_slice(&theirs);
+            }
+        }
+    }
+}
+
 /// Calls `$body` with `$it` bound to a code-point iterator over `$text`,
 /// monomorphised per layout so each inner loop is tight.
 macro_rules! with_code_points {

@@ -1,0 +1,239 @@
+//! Raw input bytes as text: the one UTF-8 input walker. Validation is
+//! `simdutf8` (compatible with `std::str::from_utf8`: the same valid prefix
+//! and the same error lengths), then valid runs are decoded without further
+//! checks; bytes that are not UTF-8 either stop the walk or become CPython's
+//! `surrogateescape` surrogates. Also: where a byte stream may be cut without
+//! splitting a character.
+
+use std::fmt;
+
+/// What to do with input bytes that are not UTF-8.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InputErrors {
+    /// Stop with [`InvalidUtf8`] at the first bad byte.
+    #[default]
+    Strict,
+    /// Read each bad byte `b` as the lone surrogate U+DC00 + `b`, as CPython's
+    /// `surrogateescape` does, so that every file round-trips.
+    SurrogateEscape,
+}
+
+impl InputErrors {
+    /// `"strict"` or `"surrogateescape"`.
+    pub fn from_name(name: &str) -> Option<InputErrors> {
+        match name {
+            "strict" => Some(InputErrors::Strict),
+            "surrogateescape" => Some(InputErrors::SurrogateEscape),
+            _ => None,
+        }
+    }
+}
+
+/// Input that is not UTF-8 (strict mode): where, and which bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidUtf8 {
+    /// Byte offset of the first bad byte in the whole input.
+    pub offset: u64,
+    /// 1-based line of that byte.
+    pub line: u64,
+    /// The bad sequence (at most 4 bytes).
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Display for InvalidUtf8 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex: Vec<String> = self.bytes.iter().map(|b| format!("{b:02X}")).collect();
+        write!(f, "invalid UTF-8 at byte {} (line {}): {}", self.offset, self.line, hex.join(" "))
+    }
+}
+
+impl std::error::Error for InvalidUtf8 {}
+
+/// The lone surrogate CPython's `surrogateescape` reads a bad byte as.
+#[inline]
+pub(crate) fn escape(byte: u8) -> u32 {
+    0xDC00 + u32::from(byte)
+}
+
+/// Calls `f(code point, index after it)` for each character of `data`, in
+/// order, until `f` returns false. Bad bytes are escaped one by one in escape
+/// mode; in strict mode the first one stops the walk with `Err(its index)`.
+/// `data` must have been cut at [`is_boundary`] positions, so a sequence
+/// unfinished at its end is bad.
+#[inline]
+pub(crate) fn for_each_char(
+    data: &[u8],
+    errors: InputErrors,
+    mut f: impl FnMut(u32, usize) -> bool,
+) -> Result<(), usize> {
+    let mut at = 0;
+    loop {
+        let rest = &data[at..];
+        let (good, bad) = match simdutf8::compat::from_utf8(rest) {
+            Ok(_) => (rest.len(), 0),
+            Err(e) => (e.valid_up_to(), e.error_len().unwrap_or(rest.len() - e.valid_up_to())),
+        };
+        if !decode_valid(&rest[..good], at, &mut f) {
+            return Ok(());
+        }
+        if bad == 0 {
+            return Ok(());
+        }
+        at += good;
+        if errors == InputErrors::Strict {
+            return Err(at);
+        }
+        for _ in 0..bad {
+            at += 1;
+            if !f(escape(data[at - 1]), at) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Decodes valid UTF-8 (checked by the caller) without checks: one 4-byte
+/// load per character. `base` is the index of `valid[0]` in the input.
+#[inline(always)]
+fn decode_valid(valid: &[u8], base: usize, f: &mut impl FnMut(u32, usize) -> bool) -> bool {
+    let n = valid.len();
+    let mut i = 0;
+    while i < n {
+        let w = match valid.get(i..i + 4) {
+            Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            None => {
+                let mut tail = [0u8; 4];
+                tail[..n - i].copy_from_slice(&valid[i..]);
+                u32::from_le_bytes(tail)
+            }
+        };
+        let b0 = w & 0xFF;
+        // Japanese is mostly 3-byte sequences: test for those right after ASCII.
+        let (cp, len) = if b0 < 0x80 {
+            (b0, 1)
+        } else if b0 & 0xF0 == 0xE0 {
+            ((b0 & 0x0F) << 12 | (w >> 2 & 0xFC0) | (w >> 16 & 0x3F), 3)
+        } else if b0 < 0xE0 {
+            ((b0 & 0x1F) << 6 | (w >> 8 & 0x3F), 2)
+        } else {
+            ((b0 & 0x07) << 18 | (w >> 8 & 0x3F) << 12 | (w >> 16 & 0x3F) << 6 | (w >> 24 & 0x3F), 4)
+        };
+        i += len;
+        if !f(cp, base + i) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The bad sequence starting at `at` (for error messages).
+pub(crate) fn bad_bytes(data: &[u8], at: usize) -> Vec<u8> {
+    let rest = &data[at.min(data.len())..];
+    let len = match simdutf8::compat::from_utf8(rest) {
+        Err(e) if e.valid_up_to() == 0 => e.error_len().unwrap_or(rest.len()),
+        _ => 1,
+    };
+    rest[..len.min(4)].to_vec()
+}
+
+#[inline]
+pub(crate) fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
+/// May the input be cut before `data[p]` (0 < p < len)? True when no UTF-8
+/// sequence that starts before `p` can continue at `p`: `data[p]` is no
+/// continuation byte, or the 3 bytes before it are (a sequence is at most 4
+/// bytes long). Both halves then decode exactly as the whole does, in strict
+/// and escaping mode alike.
+#[inline]
+pub(crate) fn is_boundary(data: &[u8], p: usize) -> bool {
+    p < data.len()
+        && (!is_continuation(data[p]) || (p >= 3 && data[p - 3..p].iter().all(|&b| is_continuation(b))))
+}
+
+/// The last boundary in `data` (at most 4 bytes from the end); 0 if none.
+pub(crate) fn last_boundary(data: &[u8]) -> usize {
+    (data.len().saturating_sub(4).max(1)..data.len()).rev().find(|&p| is_boundary(data, p)).unwrap_or(0)
+}
+
+/// Newlines in `data`.
+pub(crate) fn count_newlines(data: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', data).count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chars(data: &[u8], errors: InputErrors) -> Result<Vec<u32>, usize> {
+        let mut cps = Vec::new();
+        for_each_char(data, errors, |cp, _| {
+            cps.push(cp);
+            true
+        })?;
+        Ok(cps)
+    }
+
+    /// CPython's `data.decode("utf-8", "surrogateescape")`, from std's chunks.
+    fn escaped(data: &[u8]) -> Vec<u32> {
+        let mut cps = Vec::new();
+        for chunk in data.utf8_chunks() {
+            cps.extend(chunk.valid().chars().map(u32::from));
+            cps.extend(chunk.invalid().iter().map(|&b| escape(b)));
+        }
+        cps
+    }
+
+    #[test]
+    fn escapes_each_bad_byte_like_cpython() {
+        // b"a\xe3\x81b\xff\xed\xb2\x80".decode("utf-8", "surrogateescape")
+        let cps = chars(b"a\xe3\x81b\xff\xed\xb2\x80", InputErrors::SurrogateEscape).unwrap();
+        assert_eq!(cps, [0x61, 0xDCE3, 0xDC81, 0x62, 0xDCFF, 0xDCED, 0xDCB2, 0xDC80]);
+        assert_eq!(chars("aあ😀é".as_bytes(), InputErrors::Strict).unwrap(), [0x61, 0x3042, 0x1F600, 0xE9]);
+        assert_eq!(chars(b"ab\xe3\x81", InputErrors::Strict), Err(2));
+        assert_eq!(bad_bytes(b"ab\xe3\x81", 2), [0xE3, 0x81]);
+        assert_eq!(bad_bytes(b"\xff\xff", 0), [0xFF]);
+    }
+
+    #[test]
+    fn agrees_with_std_on_random_bytes() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let pool: Vec<u8> = "aあ😀é\u{7FF}\u{FFFF}\n"
+            .bytes()
+            .chain([0xED, 0xA0, 0x80, 0xF4, 0x90, 0xC0, 0xFF, 0xE0, 0x80])
+            .collect();
+        for _ in 0..5000 {
+            let len = (seed % 40) as usize;
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    pool[(seed >> 20) as usize % pool.len()]
+                })
+                .collect();
+            assert_eq!(chars(&data, InputErrors::SurrogateEscape).unwrap(), escaped(&data), "{data:02X?}");
+            let strict = chars(&data, InputErrors::Strict);
+            match std::str::from_utf8(&data) {
+                Ok(s) => assert_eq!(strict.unwrap(), s.chars().map(u32::from).collect::<Vec<_>>()),
+                Err(e) => assert_eq!(strict, Err(e.valid_up_to())),
+            }
+        }
+    }
+
+    #[test]
+    fn boundaries_never_split_a_character() {
+        let text = "aあ😀é\u{7FF}b".as_bytes();
+        let whole = std::str::from_utf8(text).unwrap();
+        for p in 1..text.len() {
+            assert_eq!(is_boundary(text, p), whole.is_char_boundary(p), "at {p}");
+        }
+        // Runs of continuation bytes can be cut once 3 precede the cut.
+        let junk = [0x80u8; 8];
+        assert!(!is_boundary(&junk, 2) && is_boundary(&junk, 3));
+        assert_eq!(last_boundary(b"ab"), 1);
+        assert_eq!(last_boundary(b""), 0);
+        assert_eq!(count_newlines(b"a\nb\n\n"), 3);
+    }
+}

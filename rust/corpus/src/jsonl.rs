@@ -1,0 +1,267 @@
+//! One text field out of a JSON line, with `serde_json`.
+//!
+//! Differences from Python's `json.loads(line)[key]`, each tested:
+//!
+//! * `NaN`, `Infinity` and `-Infinity` (not JSON, but accepted by Python)
+//!   are malformed here.
+//! * Members are checked and skipped without recursion, so nesting of any
+//!   depth is accepted (Python stops at about 1,000 levels).
+//! * Like Python, the last of duplicate keys wins, and a `\u` escape of a
+//!   lone surrogate is kept as that surrogate (serde_json hands such strings
+//!   over as WTF-8, which [`JsonText::Wtf8`] decodes).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bygpt_codec_core::TextRef;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// A string member's text, borrowed from the line when it has no escapes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JsonText<'a> {
+    Utf8(Cow<'a, str>),
+    /// Code points: the string held an escaped lone surrogate.
+    Wtf8(Vec<u32>),
+}
+
+impl JsonText<'_> {
+    pub fn as_text_ref(&self) -> TextRef<'_> {
+        match self {
+            JsonText::Utf8(s) => TextRef::Str(s),
+            JsonText::Wtf8(cps) => TextRef::Ucs4(cps),
+        }
+    }
+}
+
+/// Why a line gave no text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldError {
+    /// Not JSON: serde_json's message and the 1-based column.
+    Malformed { message: String, column: usize },
+    /// JSON, but not an object.
+    NotAnObject,
+    /// The object has no member with that key.
+    Missing,
+    /// The member is not a string.
+    NotAString { found: &'static str },
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed { message, column } => write!(f, "malformed JSON at column {column}: {message}"),
+            Self::NotAnObject => f.write_str("the line is not a JSON object"),
+            Self::Missing => f.write_str("no such field"),
+            Self::NotAString { found } => write!(f, "the field is a JSON {found}, not a string"),
+        }
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// The string member `key` of the JSON object on `line`.
+pub fn string_field<'a>(line: &'a [u8], key: &str) -> Result<JsonText<'a>, FieldError> {
+    let mut de = serde_json::Deserializer::from_slice(line);
+    let found = de.deserialize_any(ObjectVisitor { key }).map_err(|e| malformed(&e))?;
+    de.end().map_err(|e| malformed(&e))?;
+    found
+}
+
+fn malformed(e: &serde_json::Error) -> FieldError {
+    let message = e.to_string();
+    // serde_json appends " at line L column C"; the column is reported on its own.
+    let message = match message.rfind(" at line ") {
+        Some(k) => message[..k].to_string(),
+        None => message,
+    };
+    FieldError::Malformed { message, column: e.column() }
+}
+
+struct ObjectVisitor<'k> {
+    key: &'k str,
+}
+
+impl<'de> Visitor<'de> for ObjectVisitor<'_> {
+    type Value = Result<JsonText<'de>, FieldError>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = Err(FieldError::Missing);
+        while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+            if name == self.key {
+                found = map.next_value_seed(FieldSeed)?; // the last duplicate wins
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    // Anything but an object: parse it all (so malformed stays malformed), then refuse.
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Err(FieldError::NotAnObject))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Err(FieldError::NotAnObject))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Err(FieldError::NotAnObject))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Err(FieldError::NotAnObject))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Err(FieldError::NotAnObject))
+    }
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Self::Value, E> {
+        Ok(Err(FieldError::NotAnObject))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Err(FieldError::NotAnObject))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Err(FieldError::NotAnObject))
+    }
+}
+
+/// The wanted member: its text if it is a string, else what it is. The value
+/// is taken raw (checked, not converted); a string is then read as bytes,
+/// which serde_json hands over with lone surrogates as WTF-8.
+struct FieldSeed;
+
+impl<'de> DeserializeSeed<'de> for FieldSeed {
+    type Value = Result<JsonText<'de>, FieldError>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let raw: &'de RawValue = Deserialize::deserialize(d)?;
+        let json = raw.get();
+        let found = match json.as_bytes().first() {
+            Some(b'"') => {
+                let mut de = serde_json::Deserializer::from_str(json);
+                return de.deserialize_bytes(StringVisitor).map_err(de::Error::custom);
+            }
+            Some(b'{') => "object",
+            Some(b'[') => "array",
+            Some(b't' | b'f') => "boolean",
+            Some(b'n') => "null",
+            _ => "number",
+        };
+        Ok(Err(FieldError::NotAString { found }))
+    }
+}
+
+struct StringVisitor;
+
+impl<'de> Visitor<'de> for StringVisitor {
+    type Value = Result<JsonText<'de>, FieldError>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON string")
+    }
+
+    fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+        Ok(Ok(match std::str::from_utf8(v) {
+            Ok(s) => JsonText::Utf8(Cow::Borrowed(s)),
+            Err(_) => JsonText::Wtf8(wtf8_code_points(v)),
+        }))
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        Ok(Ok(match std::str::from_utf8(v) {
+            Ok(s) => JsonText::Utf8(Cow::Owned(s.to_string())),
+            Err(_) => JsonText::Wtf8(wtf8_code_points(v)),
+        }))
+    }
+}
+
+/// Code points of WTF-8 (UTF-8 that may hold surrogates as 3-byte
+/// sequences), which is how serde_json hands over escaped lone surrogates.
+/// Hand-written because std has no WTF-8 decoder for byte slices; the input
+/// is serde_json's own output, so it is well-formed, and this only runs for
+/// strings that hold a lone surrogate.
+fn wtf8_code_points(bytes: &[u8]) -> Vec<u32> {
+    let mut cps = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (len, mut cp) = match b {
+            0x00..=0x7F => (1, u32::from(b)),
+            0xC0..=0xDF => (2, u32::from(b & 0x1F)),
+            0xE0..=0xEF => (3, u32::from(b & 0x0F)),
+            _ => (4, u32::from(b & 0x07)),
+        };
+        for k in 1..len {
+            cp = cp << 6 | u32::from(bytes.get(i + k).copied().unwrap_or(0x80) & 0x3F);
+        }
+        cps.push(cp);
+        i += len;
+    }
+    cps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(line: &str) -> Result<Vec<u32>, FieldError> {
+        string_field(line.as_bytes(), "text").map(|t| match t {
+            JsonText::Utf8(s) => s.chars().map(u32::from).collect(),
+            JsonText::Wtf8(c) => c,
+        })
+    }
+
+    fn cps(s: &str) -> Vec<u32> {
+        s.chars().map(u32::from).collect()
+    }
+
+    #[test]
+    fn takes_the_field_as_python_does() {
+        assert_eq!(text(r#"{"text": "吾輩は猫", "meta": {"a": [1, 2.5e3, -0, true, null]}}"#), Ok(cps("吾輩は猫")));
+        assert!(matches!(string_field(br#"{"text":"abc"}"#, "text"), Ok(JsonText::Utf8(Cow::Borrowed("abc")))));
+        assert_eq!(text(r#" {"id": 1, "text": "a\n\"b\"\u3042\ud83d\ude00\/"} "#), Ok(cps("a\n\"b\"あ😀/")));
+        assert_eq!(text(r#"{"text": "\udc80x\ud800"}"#), Ok(vec![0xDC80, 0x78, 0xD800]));
+        assert_eq!(text(r#"{"text": "\ud800\u0061"}"#), Ok(vec![0xD800, 0x61]));
+        assert_eq!(text(r#"{"text": "a", "text": "b"}"#), Ok(cps("b")));
+        assert_eq!(text(r#"{"te\u0078t": "esc"}"#), Ok(cps("esc")));
+    }
+
+    #[test]
+    fn says_what_is_wrong() {
+        assert_eq!(text(r#"{"meta": 1}"#), Err(FieldError::Missing));
+        assert_eq!(text(r#"{"text": 12}"#), Err(FieldError::NotAString { found: "number" }));
+        assert_eq!(text(r#"{"text": {"a": 1}}"#), Err(FieldError::NotAString { found: "object" }));
+        assert_eq!(text(r#"["text"]"#), Err(FieldError::NotAnObject));
+        for bad in [
+            r#"{"text": "abc"#,
+            r#"{"text": "abc"} x"#,
+            r#"{"text" "abc"}"#,
+            r#"{"text": "a\qb"}"#,
+            "{\"text\": \"a\tb\"}",
+            r#"{"text": "a", }"#,
+            r#"{"x": 01, "text": "a"}"#,
+            r#"{"x": [1,], "text": "a"}"#,
+            r#"{"x": tru, "text": "a"}"#,
+            r#"{"x": "\u12"}"#,
+            "",
+            "{",
+            // Deviations from json.loads (documented): NaN and deep nesting.
+            r#"{"n": NaN, "text": "a"}"#,
+            r#"{"n": -Infinity, "text": "a"}"#,
+        ] {
+            assert!(matches!(text(bad), Err(FieldError::Malformed { .. })), "{bad}");
+        }
+        // Other members are skipped without recursion: any depth, no stack overflow.
+        let deep = format!("{{\"x\": {}{}, \"text\": \"t\"}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(text(&deep), Ok(cps("t")));
+        let deep = format!("{{\"text\": {}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(text(&deep), Err(FieldError::NotAString { found: "array" }));
+        let Err(FieldError::Malformed { column, .. }) = text(r#"{"text": "a", }"#) else { panic!() };
+        assert_eq!(column, 15); // the "}" after the comma, as Python reports it
+    }
+}
