@@ -117,6 +117,13 @@ def test_every_code_point_has_exactly_one_shortest_code():
         assert len(ref.jpblock2_code(cp)) == (1 if cp in ref.JP2_ONE else 2) and n == 1
 
 
+def test_same_code_points_have_short_codes_as_in_jpblock():
+    """jpblock2 only moves code points between the 1- and 2-byte codes, so valid streams are jpblock's."""
+    jp1_short = {m for m in JP1 if isinstance(m, int)} | set(T)
+    jp2_short = {m for m in JP2 if isinstance(m, int)} | set(T2)
+    assert jp1_short == jp2_short
+
+
 def test_data_files_parse_strictly():
     lines = ref._data_lines("jpblock2-one-byte.txt")
     assert [int(line.split()[0], 16) for line in lines] == list(range(256))
@@ -186,6 +193,15 @@ def test_reference_decoder_agrees_with_native_jpblock():
             assert got.value.position == exc.position, data.hex()
         else:
             assert ref.decode(data, "jpblock") == want
+
+
+def test_jpblock2_streams_are_valid_exactly_where_jpblock_streams_are():
+    for data in _random_streams(7, 3000):
+        got = [ref.decode(data, s, errors="replace") for s in ("jpblock", "jpblock2")]
+        assert [len(t) for t in got] == [len(got[0])] * 2
+        assert [i for i, ch in enumerate(got[0]) if ch == "\ufffd"] == [
+            i for i, ch in enumerate(got[1]) if ch == "\ufffd"
+        ]
 
 
 def test_native_jpblock2_matches_reference():
