@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the jpblock2 tables: rust/data/jpblock2-one-byte.txt and rust/data/jpblock2-table.txt.
+"""Generate the jpblock2 tables: rust/core/data/jpblock2-one-byte.txt and rust/core/data/jpblock2-table.txt.
 
 jpblock2 is jpblock (docs/spec.md) with 37 one-byte codes reassigned; see docs/jpblock2.md.
 
@@ -15,7 +15,7 @@ jpblock2 is jpblock (docs/spec.md) with 37 one-byte codes reassigned; see docs/j
 * 2-byte table T2: T with each promoted character's entry replaced.  The entries of P, in ascending order of
   table index, receive the members of G in ascending order of code point.  Every other entry keeps its index.
 
-The jpblock table T is read from rust/data/jpblock-table.txt when that file exists, else from rust/src/jp_table.rs.
+The jpblock table T is read from rust/core/data/jpblock-table.txt.
 
 Usage: python scripts/gen_jpblock2_tables.py [--check] [--ranking N]
   --check      exit 1 if the committed files differ from what this script generates (writes nothing).
@@ -32,11 +32,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "rust" / "data"
+DATA = ROOT / "rust" / "core" / "data"
 ONE_BYTE_FILE = DATA / "jpblock2-one-byte.txt"
 TABLE_FILE = DATA / "jpblock2-table.txt"
 JPBLOCK_TABLE_TXT = DATA / "jpblock-table.txt"
-JPBLOCK_TABLE_RS = ROOT / "rust" / "src" / "jp_table.rs"
 
 WORDFREQ_VERSION = "3.1.1"
 WORDFREQ_LANG = "ja"
@@ -75,16 +74,7 @@ def parse_code_point_lines(text: str) -> list[int]:
 
 def load_jpblock_table() -> tuple[list[int], str]:
     """The jpblock table T in index order, and the file it came from."""
-    if JPBLOCK_TABLE_TXT.exists():
-        return parse_code_point_lines(JPBLOCK_TABLE_TXT.read_text(encoding="utf-8")), str(JPBLOCK_TABLE_TXT)
-    source = JPBLOCK_TABLE_RS.read_text(encoding="utf-8")
-    body = re.search(r"JP_TABLE: \[u16; (\d+)\] = \[(.*?)\];", source, re.S)
-    if body is None:
-        raise SystemExit(f"cannot find JP_TABLE in {JPBLOCK_TABLE_RS}")
-    table = [int(h, 16) for h in re.findall(r"0x([0-9A-Fa-f]+)", body.group(2))]
-    if len(table) != int(body.group(1)):
-        raise SystemExit(f"{JPBLOCK_TABLE_RS}: declared {body.group(1)} entries, found {len(table)}")
-    return table, str(JPBLOCK_TABLE_RS)
+    return parse_code_point_lines(JPBLOCK_TABLE_TXT.read_text(encoding="utf-8")), str(JPBLOCK_TABLE_TXT)
 
 
 # --------------------------------------------------------------------------- the design

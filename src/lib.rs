@@ -103,11 +103,16 @@ fn py_str<'py>(py: Python<'py>, text: &NarrowText) -> PyResult<Bound<'py, PyStri
 /// else (int arrays, tensors, lists of ints) goes through the Python helper,
 /// which checks every value is in 0..=255.
 fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
+    with_buffer(data, false, f)
+}
+
+/// [`with_bytes`], also accepting a C-contiguous matrix when `matrix` is set.
+fn with_buffer<R>(data: &Bound<'_, PyAny>, matrix: bool, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
     if let Ok(b) = data.cast::<PyBytes>() {
         return f(b.as_bytes());
     }
     if let Ok(buf) = PyBuffer::<u8>::get(data) {
-        if buf.dimensions() > 1 {
+        if buf.dimensions() > 1 && !matrix {
             return Err(PyValueError::new_err(format!(
                 "expected one row of bytes (1-D), got a buffer of shape {:?}; use decode_batch for a batch",
                 buf.shape()
@@ -414,7 +419,7 @@ impl PyCodec {
         skip_special_tokens: bool,
     ) -> PyResult<Vec<Bound<'py, PyString>>> {
         let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
-        with_bytes(matrix, |data| {
+        with_buffer(matrix, true, |data| {
             if width == 0 || data.len() % width != 0 {
                 return Err(PyValueError::new_err(format!("width {width} does not divide {} bytes", data.len())));
             }
@@ -520,10 +525,17 @@ impl PyIncrementalDecoder {
 /// The 2-byte table of a table-driven scheme, for tests that re-derive it.
 #[pyfunction]
 fn _two_byte_table(scheme: &str) -> PyResult<Vec<u16>> {
-    match parse_scheme(scheme)? {
-        Scheme::Jpblock => Ok(bygpt_codec_core::jpblock_table().to_vec()),
-        other => Err(PyValueError::new_err(format!("{other} has no 2-byte table"))),
-    }
+    let scheme = parse_scheme(scheme)?;
+    let table = scheme.two_byte_table().ok_or_else(|| PyValueError::new_err(format!("{scheme} has no 2-byte table")))?;
+    Ok(table.to_vec())
+}
+
+/// The code points of the 1-byte codes 0x00..0xDF of a table-driven scheme.
+#[pyfunction]
+fn _one_byte_table(scheme: &str) -> PyResult<Vec<u16>> {
+    let scheme = parse_scheme(scheme)?;
+    let table = scheme.one_byte_table().ok_or_else(|| PyValueError::new_err(format!("{scheme} has no 1-byte table")))?;
+    Ok(table.to_vec())
 }
 
 #[pymodule]
@@ -531,6 +543,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCodec>()?;
     m.add_class::<PyIncrementalDecoder>()?;
     m.add_function(wrap_pyfunction!(_two_byte_table, m)?)?;
+    m.add_function(wrap_pyfunction!(_one_byte_table, m)?)?;
     stream::register(m)?;
     m.add("SCHEMES", Scheme::ALL.iter().map(|s| s.name()).collect::<Vec<_>>())?;
     m.add("SCHEME_IDS", Scheme::ALL.iter().map(|s| (s.name(), s.id())).collect::<Vec<_>>())?;

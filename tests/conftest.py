@@ -24,6 +24,6 @@ def mixed() -> str:
     return (DATA / "ja-mixed-sample.txt").read_text(encoding="utf-8")
 
 
-@pytest.fixture(params=["jpblock", "utf8"])
+@pytest.fixture(params=["jpblock", "utf8", "jpblock2"])
 def scheme(request) -> str:
     return request.param

@@ -2,7 +2,7 @@
 
 The Rust codec must produce exactly these bytes; tests compare the two.
 
-jpblock2 (docs/jpblock2.md) is read from its committed data files in rust/data/, so this module needs neither
+jpblock2 (docs/jpblock2.md) is read from its committed data files in rust/core/data/, so this module needs neither
 wordfreq nor the Rust build for it.  `decode` is a reference decoder for the block schemes (jpblock, jpblock2).
 """
 
@@ -10,19 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import bygpt_codec._native as native
-
-TABLE = native._jp_table()
-INDEX = {cp: i for i, cp in enumerate(TABLE)}
 SPECIALS = {"<|bos|>": 1, "<|eos|>": 2, "<|mask|>": 3}
 
-DATA = Path(__file__).resolve().parent.parent / "rust" / "data"
+DATA = Path(__file__).resolve().parent.parent / "rust" / "core" / "data"
 #: First-byte meanings other than a 1-byte code.
 LEAD2, LEAD3, LEAD4, SPECIAL, FILLER = "LEAD2", "LEAD3", "LEAD4", "SPECIAL", "FILLER"
 CODE_LENGTH = {LEAD2: 2, LEAD3: 3, LEAD4: 4, SPECIAL: 4, FILLER: 1}
 
 
 def jpblock_code(cp: int) -> bytes:
+    """The jpblock code of ``cp``, straight from the spec's lead-byte table."""
     if cp < 0x80:
         return bytes([cp])
     if 0x3040 <= cp <= 0x309F:
@@ -47,8 +44,12 @@ def _code_point(field: str) -> int:
     return int(field[2:], 16)
 
 
+TABLE = [_code_point(line) for line in _data_lines("jpblock-table.txt")]
+INDEX = {cp: i for i, cp in enumerate(TABLE)}
+
+
 def load_jpblock2() -> tuple[list[int | str], list[int]]:
-    """(first-byte meanings 0x00..0xFF, 2-byte table) of jpblock2, from rust/data/jpblock2-*.txt."""
+    """(first-byte meanings 0x00..0xFF, 2-byte table) of jpblock2, from rust/core/data/jpblock2-*.txt."""
     meanings: list[int | str] = []
     for line in _data_lines("jpblock2-one-byte.txt"):
         byte, meaning = line.split()

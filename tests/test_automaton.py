@@ -23,7 +23,7 @@ def _decodes(codec: Codec, data: bytes) -> bool:
     return True
 
 
-@pytest.fixture(scope="module", params=["jpblock", "utf8"])
+@pytest.fixture(scope="module", params=["jpblock", "utf8", "jpblock2"])
 def pair(request):
     codec = Codec(request.param, special_tokens={"<|user|>": 300})
     return codec, codec.byte_automaton()

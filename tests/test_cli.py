@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bygpt_codec import Codec, DecodeError
+from bygpt_codec import SCHEMES, Codec, DecodeError
 
 from .conftest import DATA
 
@@ -247,7 +247,7 @@ def test_stats_table_and_json(tmp_path, prose, mixed):
     doc = json.loads(run("stats", "--json", *files).stdout)
     for entry, text in zip(doc["files"], (prose, mixed), strict=True):
         assert entry["input_bytes"] == len(text.encode())
-        for scheme in ("jpblock", "utf8"):
+        for scheme in SCHEMES:
             want = Codec(scheme).stats(text)
             got = entry["schemes"][scheme]
             assert (got["chars"], got["bytes"], got["filler"], got["straddling"]) == (

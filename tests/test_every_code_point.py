@@ -11,7 +11,7 @@ from .reference_codec import encode as reference_encode
 ALL = "".join(map(chr, range(0x110000)))
 
 
-@pytest.mark.parametrize("scheme", ["jpblock", "utf8"])
+@pytest.mark.parametrize("scheme", ["jpblock", "utf8", "jpblock2"])
 def test_every_code_point_round_trips_and_matches_reference(scheme):
     c = Codec(scheme=scheme)
     data = c.encode(ALL)

@@ -10,7 +10,7 @@
 
       0   8 bytes  magic b"BYGPTIDX"
       8   uint32   format version (1)
-      12  uint32   scheme: 1 jpblock, 2 utf8
+      12  uint32   scheme: 1 jpblock, 2 utf8, 3 jpblock2
       16  uint64   number of documents
       24  uint64   size of PREFIX.bin in bytes
 
@@ -34,12 +34,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _native
+from .constants import BLOCK
+
 MAGIC = b"BYGPTIDX"
 VERSION = 1
 HEADER = struct.Struct("<8sIIQQ")
-SCHEME_IDS = {"jpblock": 1, "utf8": 2}
+SCHEME_IDS: dict[str, int] = dict(_native.SCHEME_IDS)  # the ids the Rust core defines
 _SCHEME_NAMES = {v: k for k, v in SCHEME_IDS.items()}
-BLOCK = 4
 
 
 class ShardFormatError(ValueError):

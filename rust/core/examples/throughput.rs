@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use bygpt_codec_core::{Codec, DecodeOptions, EncodeOptions, Scheme, TextRef};
+use bygpt_codec_core::{Codec, DecodeOptions, EncodeOptions, InputErrors, Scheme, StreamEncoder, TextRef};
 
 fn median_ms(mut f: impl FnMut(), repeat: usize) -> f64 {
     f();
@@ -54,10 +54,19 @@ fn main() {
         println!("{scheme:<8} decode one string, reused {t:7.2} ms  {:7.1} Mchar/s", n / t / 1e3);
         let rows: Vec<Vec<u8>> = c.encode_batch(&refs, &opts).unwrap();
         let slices: Vec<&[u8]> = rows.iter().map(|r| r.as_slice()).collect();
-        let t = median_ms(|| drop(c.decode_batch(&slices, &d)), 9);
+        let t = median_ms(|| drop(c.decode_batch(&slices, &d, Vec::<u32>::with_capacity, |v| v)), 9);
         println!("{scheme:<8} decode batch of 1k docs   {t:7.2} ms  {:7.1} Mchar/s", n / t / 1e3);
+        let bytes = text.as_bytes();
+        let t = median_ms(
+            || {
+                let mut enc = StreamEncoder::new(scheme, InputErrors::Strict, false);
+                let mut out = Vec::new();
+                for (k, chunk) in bytes.chunks(8 << 20).enumerate() {
+                    enc.encode(chunk, (k + 1) * (8 << 20) >= bytes.len(), &mut out).unwrap();
+                }
+            },
+            9,
+        );
+        println!("{scheme:<8} stream encode, 8 MB chunks {t:6.2} ms  {:7.1} MB/s", bytes.len() as f64 / t / 1e3);
     }
 }
-
-#[allow(dead_code)]
-fn reuse_probe() {}

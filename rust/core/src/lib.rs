@@ -4,13 +4,15 @@
 //! layout models read. No I/O: file and corpus tools are the `bygpt-corpus`
 //! crate.
 //!
-//! Two schemes share one framing (see `docs/spec.md` for the normative text):
+//! Three schemes share one framing (see `docs/spec.md` for the normative text):
 //!
 //! * [`Scheme::Jpblock`]: Japanese in one or two bytes per character, and no
 //!   character ever straddles a 4-byte block, so every block decodes on its own.
+//! * [`Scheme::Jpblock2`]: the same layout, with 1-byte codes for the most
+//!   frequent Japanese characters instead of rarely used control characters.
 //! * [`Scheme::Utf8`]: plain UTF-8 characters (ByT5-style), for comparison.
 //!
-//! Both use `0xFF` as filler/padding and `0xFE` + 3-byte id as 4-byte special
+//! All use `0xFF` as filler/padding and `0xFE` + 3-byte id as 4-byte special
 //! blocks that always start a block. Encoded output is a whole number of blocks.
 //!
 //! ```
@@ -54,6 +56,6 @@ pub use special::{
 };
 pub use stats::Stats;
 pub use stream::{StreamEncoder, StreamStats};
-pub use tables::{code_len, jpblock_table};
+pub use tables::code_len;
 pub use text::{NarrowBuffer, NarrowText, TextRef};
 pub use utf8_input::{InputErrors, InvalidUtf8};

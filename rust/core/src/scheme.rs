@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::tables::{Tables, JPBLOCK};
+use crate::tables::{Tables, JPBLOCK, JPBLOCK2};
 
 /// Bytes per block: the model merges each block into one position.
 pub const BLOCK: usize = 4;
@@ -23,17 +23,21 @@ pub enum Scheme {
     Jpblock,
     /// Plain UTF-8 (lone surrogates as CPython's `surrogatepass` writes them).
     Utf8,
+    /// jpblock's layout with 1-byte codes for the most frequent Japanese
+    /// characters (a frequency-ranked version; jpblock stays as it is).
+    Jpblock2,
 }
 
 impl Scheme {
     /// Every scheme, in the order the Python API lists them.
-    pub const ALL: [Scheme; 2] = [Scheme::Jpblock, Scheme::Utf8];
+    pub const ALL: [Scheme; 3] = [Scheme::Jpblock, Scheme::Utf8, Scheme::Jpblock2];
 
     /// The scheme's name as used by the Python API, the CLI and saved files.
     pub fn name(self) -> &'static str {
         match self {
             Scheme::Jpblock => "jpblock",
             Scheme::Utf8 => "utf8",
+            Scheme::Jpblock2 => "jpblock2",
         }
     }
 
@@ -47,6 +51,7 @@ impl Scheme {
         match self {
             Scheme::Jpblock => 1,
             Scheme::Utf8 => 2,
+            Scheme::Jpblock2 => 3,
         }
     }
 
@@ -59,6 +64,7 @@ impl Scheme {
     pub(crate) fn tables(self) -> Option<&'static Tables> {
         match self {
             Scheme::Jpblock => Some(&JPBLOCK),
+            Scheme::Jpblock2 => Some(&JPBLOCK2),
             Scheme::Utf8 => None,
         }
     }
@@ -164,6 +170,18 @@ pub fn utf8_code(cp: u32) -> ([u8; 4], usize) {
             ],
             4,
         )
+    }
+}
+
+impl Scheme {
+    /// The 2-byte table of a table-driven scheme, in index order.
+    pub fn two_byte_table(self) -> Option<&'static [u16]> {
+        self.tables().map(|t| t.two_byte)
+    }
+
+    /// The code points of the 1-byte codes `0x00..=0xDF` of a table-driven scheme.
+    pub fn one_byte_table(self) -> Option<&'static [u16]> {
+        self.tables().map(|t| &t.one_byte[..])
     }
 }
 

@@ -1,5 +1,5 @@
-//! The code tables of the table-driven schemes (`jpblock`), and the lead-byte
-//! layout they share:
+//! The code tables of the table-driven schemes (`jpblock`, `jpblock2`), and
+//! the lead-byte layout they share:
 //!
 //! | first byte | bytes | meaning                                              |
 //! |------------|-------|------------------------------------------------------|
@@ -112,10 +112,8 @@ const fn jpblock_one_byte() -> [u16; ONE_BYTE_CODES] {
 
 pub(crate) static JPBLOCK: Tables = Tables::new(jpblock_one_byte(), &data::JPBLOCK_TWO_BYTE);
 
-/// jpblock's 2-byte table (the normative Table T), for tests that re-derive it.
-pub fn jpblock_table() -> &'static [u16] {
-    JPBLOCK.two_byte
-}
+/// jpblock2: jpblock's layout with frequency-ranked 1-byte codes (docs/spec.md).
+pub(crate) static JPBLOCK2: Tables = Tables::new(data::JPBLOCK2_ONE_BYTE, &data::JPBLOCK2_TWO_BYTE);
 
 #[cfg(test)]
 mod tests {
@@ -123,7 +121,7 @@ mod tests {
 
     #[test]
     fn jpblock_table_is_sorted_and_fits() {
-        let t = jpblock_table();
+        let t = JPBLOCK.two_byte;
         assert_eq!(t.len(), 7060);
         assert!(t.windows(2).all(|w| w[0] < w[1]));
         assert!(t.iter().all(|&cp| cp >= 0x80 && !(0x3040..=0x309F).contains(&cp)));
@@ -131,11 +129,25 @@ mod tests {
 
     #[test]
     fn every_bmp_code_point_has_one_code() {
-        let mut seen = std::collections::HashSet::new();
+        for t in [&JPBLOCK, &JPBLOCK2] {
+            let mut seen = std::collections::HashSet::new();
+            for cp in 0..0x10000u32 {
+                let (code, len) = t.code(cp);
+                assert!(seen.insert((code, len)), "U+{cp:04X}");
+                assert_eq!(code_len(code as u8), len);
+            }
+        }
+    }
+
+    #[test]
+    fn jpblock2_gives_short_codes_to_frequent_characters() {
+        let len = |c: char| JPBLOCK2.code(u32::from(c)).1;
+        assert_eq!((len('、'), len('。'), len('ー'), len('人'), len('年')), (1, 1, 1, 1, 1));
+        assert_eq!((len('\0'), len('\u{7F}'), len('\n'), len('a'), len('あ')), (2, 2, 1, 1, 1));
+        assert_eq!(JPBLOCK2.code(u32::from('、')), (0, 1));
+        // The same code points have 1- or 2-byte codes as under jpblock.
         for cp in 0..0x10000u32 {
-            let (code, len) = JPBLOCK.code(cp);
-            assert!(seen.insert((code, len)), "U+{cp:04X}");
-            assert_eq!(code_len(code as u8), len);
+            assert_eq!(JPBLOCK.code(cp).1 <= 2, JPBLOCK2.code(cp).1 <= 2, "U+{cp:04X}");
         }
     }
 

@@ -9,7 +9,12 @@ const STRICT: DecodeOptions = DecodeOptions { errors: ErrorMode::Strict, skip_sp
 const REPLACE: DecodeOptions = DecodeOptions { errors: ErrorMode::Replace, skip_special_tokens: false };
 
 fn scheme() -> impl Strategy<Value = Scheme> {
-    prop_oneof![Just(Scheme::Jpblock), Just(Scheme::Utf8)]
+    prop::sample::select(Scheme::ALL.to_vec())
+}
+
+/// The schemes whose codes never cross a block.
+fn block_scheme() -> impl Strategy<Value = Scheme> {
+    prop_oneof![Just(Scheme::Jpblock), Just(Scheme::Jpblock2)]
 }
 
 /// Code points weighted towards the interesting ranges, surrogates included.
@@ -53,7 +58,7 @@ proptest! {
         let st = Stats::measure(s, TextRef::Ucs4(&cps));
         prop_assert_eq!(st.bytes as usize, bytes.len());
         prop_assert_eq!(st.chars as usize, cps.len());
-        if s == Scheme::Jpblock {
+        if s != Scheme::Utf8 {
             assert_block_aligned(&bytes);
             prop_assert_eq!(st.straddling, 0);
         }
@@ -85,16 +90,16 @@ proptest! {
     }
 
     #[test]
-    fn jpblock_blocks_decode_independently(data in prop::collection::vec(any::<u8>(), 0..64)) {
-        let c = Codec::new(Scheme::Jpblock);
+    fn blocks_decode_independently(s in block_scheme(), data in prop::collection::vec(any::<u8>(), 0..64)) {
+        let c = Codec::new(s);
         let whole = c.decode_to_code_points(&data, &REPLACE).unwrap();
         let parts: Vec<u32> = data.chunks(4).flat_map(|b| c.decode_to_code_points(b, &REPLACE).unwrap()).collect();
         prop_assert_eq!(whole, parts);
     }
 
     #[test]
-    fn corrupted_byte_spoils_only_its_block(cps in text(), at in any::<prop::sample::Index>(), value in any::<u8>()) {
-        let c = Codec::new(Scheme::Jpblock);
+    fn corrupted_byte_spoils_only_its_block(s in block_scheme(), cps in text(), at in any::<prop::sample::Index>(), value in any::<u8>()) {
+        let c = Codec::new(s);
         let mut bytes = c.encode(TextRef::Ucs4(&cps), &EncodeOptions::default()).unwrap().0;
         prop_assume!(!bytes.is_empty());
         let i = at.index(bytes.len());
