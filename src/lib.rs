@@ -6,9 +6,9 @@
 use std::sync::Mutex;
 
 use bygpt_codec_core::{
-    byte_automaton, special_tokens_mask, truncate_row, whole_blocks, Codec, DecodeError, DecodeOptions, Decoder,
-    EncodeOptions, ErrorMode, Layout, LayoutError, NarrowBuffer, NarrowText, Scheme, Side, Stats, TextRef,
-    PARALLEL_MIN,
+    byte_automaton, special_tokens_mask, truncate_row, whole_blocks, Codec, DecodeError, DecodeOptions,
+    Decoder, EncodeOptions, ErrorMode, Layout, LayoutError, NarrowBuffer, NarrowText, Scheme, Side, Stats,
+    TextRef, PARALLEL_MIN,
 };
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
@@ -107,7 +107,11 @@ fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> PyResult<R>) 
 }
 
 /// [`with_bytes`], also accepting a C-contiguous matrix when `matrix` is set.
-fn with_buffer<R>(data: &Bound<'_, PyAny>, matrix: bool, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
+fn with_buffer<R>(
+    data: &Bound<'_, PyAny>,
+    matrix: bool,
+    f: impl FnOnce(&[u8]) -> PyResult<R>,
+) -> PyResult<R> {
     if let Ok(b) = data.cast::<PyBytes>() {
         return f(b.as_bytes());
     }
@@ -134,7 +138,8 @@ fn maybe_detach<T: Send>(py: Python<'_>, size: usize, f: impl FnOnce() -> T + Se
 }
 
 /// The padded buffers of a batch: (ids, mask, special mask or None, rows, width).
-type Batch<'py> = (Bound<'py, PyByteArray>, Bound<'py, PyByteArray>, Option<Bound<'py, PyByteArray>>, usize, usize);
+type Batch<'py> =
+    (Bound<'py, PyByteArray>, Bound<'py, PyByteArray>, Option<Bound<'py, PyByteArray>>, usize, usize);
 
 /// Lays `rows` out into new bytearrays, the GIL released for large batches.
 fn lay_out<'py, R: AsRef<[u8]> + Sync>(
@@ -175,19 +180,43 @@ struct PyCodec {
 }
 
 impl PyCodec {
-    fn encode_options(&self, parse_special: bool, bos: bool, eos: bool, max_length: Option<usize>, side: &str) -> PyResult<EncodeOptions> {
-        Ok(EncodeOptions { parse_special, bos, eos, max_len: max_length, truncation_side: parse_side("truncation_side", side)? })
+    fn encode_options(
+        &self,
+        parse_special: bool,
+        bos: bool,
+        eos: bool,
+        max_length: Option<usize>,
+        side: &str,
+    ) -> PyResult<EncodeOptions> {
+        Ok(EncodeOptions {
+            parse_special,
+            bos,
+            eos,
+            max_len: max_length,
+            truncation_side: parse_side("truncation_side", side)?,
+        })
     }
 
-    fn encode_rows(&self, py: Python<'_>, texts: &Bound<'_, PyList>, opts: &EncodeOptions) -> PyResult<Vec<Vec<u8>>> {
+    fn encode_rows(
+        &self,
+        py: Python<'_>,
+        texts: &Bound<'_, PyList>,
+        opts: &EncodeOptions,
+    ) -> PyResult<Vec<Vec<u8>>> {
         let strings = strings(texts)?;
         let refs: Vec<TextRef<'_>> = strings.iter().map(text_ref).collect::<PyResult<_>>()?;
         let units: usize = refs.iter().map(TextRef::units).sum();
-        maybe_detach(py, units, || self.codec.encode_batch(&refs, opts)).map_err(|e| PyValueError::new_err(e.to_string()))
+        maybe_detach(py, units, || self.codec.encode_batch(&refs, opts))
+            .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
     /// Decodes rows (in parallel, without the GIL, when large) into strs.
-    fn decode_slices<'py>(&self, py: Python<'py>, rows: &[&[u8]], opts: &DecodeOptions) -> PyResult<Vec<Bound<'py, PyString>>> {
+    fn decode_slices<'py>(
+        &self,
+        py: Python<'py>,
+        rows: &[&[u8]],
+        opts: &DecodeOptions,
+    ) -> PyResult<Vec<Bound<'py, PyString>>> {
         let total = rows.iter().map(|r| r.len()).sum();
         let decoded = maybe_detach(py, total, || {
             self.codec.decode_batch(rows, opts, NarrowBuffer::with_capacity, NarrowBuffer::into_narrow)
@@ -213,7 +242,9 @@ impl PyCodec {
                     // Extract wide and range-check here, so a negative or huge id is
                     // a ValueError naming the token rather than an OverflowError.
                     if !v.is_instance_of::<PyInt>() {
-                        return Err(PyTypeError::new_err(format!("special token {name:?} id must be an int")));
+                        return Err(PyTypeError::new_err(format!(
+                            "special token {name:?} id must be an int"
+                        )));
                     }
                     let id = v.extract::<u32>().map_err(|_| {
                         PyValueError::new_err(format!(
@@ -224,14 +255,17 @@ impl PyCodec {
                 })
                 .collect::<PyResult<_>>()?,
             Some(obj) if obj.is_instance_of::<PyString>() => {
-                return Err(PyTypeError::new_err("special_tokens must be a dict of name -> id or a list of names"))
+                return Err(PyTypeError::new_err(
+                    "special_tokens must be a dict of name -> id or a list of names",
+                ))
             }
             Some(obj) => {
                 let names: Vec<String> = obj.extract()?;
                 names.into_iter().zip(bygpt_codec_core::FIRST_USER_ID..).collect()
             }
         };
-        let codec = Codec::with_special_tokens(scheme, extra).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let codec =
+            Codec::with_special_tokens(scheme, extra).map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Self { codec })
     }
 
@@ -251,8 +285,12 @@ impl PyCodec {
         match self.codec.special_block(name) {
             Some(block) => Ok(PyBytes::new(py, &block)),
             None => {
-                let known: Vec<String> = self.codec.special_tokens().iter().map(|(n, _)| n.to_string()).collect();
-                Err(PyValueError::new_err(format!("unknown special token {name:?}; known: {}", known.join(", "))))
+                let known: Vec<String> =
+                    self.codec.special_tokens().iter().map(|(n, _)| n.to_string()).collect();
+                Err(PyValueError::new_err(format!(
+                    "unknown special token {name:?}; known: {}",
+                    known.join(", ")
+                )))
             }
         }
     }
@@ -421,7 +459,10 @@ impl PyCodec {
         let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
         with_buffer(matrix, true, |data| {
             if width == 0 || data.len() % width != 0 {
-                return Err(PyValueError::new_err(format!("width {width} does not divide {} bytes", data.len())));
+                return Err(PyValueError::new_err(format!(
+                    "width {width} does not divide {} bytes",
+                    data.len()
+                )));
             }
             let slices: Vec<&[u8]> = data.chunks(width).collect();
             self.decode_slices(py, &slices, &opts)
@@ -476,7 +517,12 @@ impl PyIncrementalDecoder {
     /// error (or U+FFFD) and the decoder is ready for a new stream. On error
     /// the decoder is left as it was before the call.
     #[pyo3(signature = (chunk, r#final = false))]
-    fn decode<'py>(&self, py: Python<'py>, chunk: &Bound<'py, PyAny>, r#final: bool) -> PyResult<Bound<'py, PyString>> {
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        chunk: &Bound<'py, PyAny>,
+        r#final: bool,
+    ) -> PyResult<Bound<'py, PyString>> {
         let mut dec = self.lock()?;
         with_bytes(chunk, |bytes| {
             let mut sink = NarrowBuffer::with_capacity(bytes.len());
@@ -526,7 +572,9 @@ impl PyIncrementalDecoder {
 #[pyfunction]
 fn _two_byte_table(scheme: &str) -> PyResult<Vec<u16>> {
     let scheme = parse_scheme(scheme)?;
-    let table = scheme.two_byte_table().ok_or_else(|| PyValueError::new_err(format!("{scheme} has no 2-byte table")))?;
+    let table = scheme
+        .two_byte_table()
+        .ok_or_else(|| PyValueError::new_err(format!("{scheme} has no 2-byte table")))?;
     Ok(table.to_vec())
 }
 
@@ -534,7 +582,9 @@ fn _two_byte_table(scheme: &str) -> PyResult<Vec<u16>> {
 #[pyfunction]
 fn _one_byte_table(scheme: &str) -> PyResult<Vec<u16>> {
     let scheme = parse_scheme(scheme)?;
-    let table = scheme.one_byte_table().ok_or_else(|| PyValueError::new_err(format!("{scheme} has no 1-byte table")))?;
+    let table = scheme
+        .one_byte_table()
+        .ok_or_else(|| PyValueError::new_err(format!("{scheme} has no 1-byte table")))?;
     Ok(table.to_vec())
 }
 

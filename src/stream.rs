@@ -7,7 +7,9 @@ use std::fs::File;
 use std::io;
 use std::mem::ManuallyDrop;
 
-use bygpt_codec_core::{Codec, InputErrors, Scheme, StreamEncoder, StreamStats, Utf8Errors, Utf8StreamDecoder};
+use bygpt_codec_core::{
+    Codec, InputErrors, Scheme, StreamEncoder, StreamStats, Utf8Errors, Utf8StreamDecoder,
+};
 use bygpt_corpus::io::{run_stream, StreamError, CHUNK};
 use bygpt_corpus::pack::pack_jsonl;
 use pyo3::exceptions::{PyOSError, PyValueError};
@@ -91,7 +93,9 @@ fn run_detached<E: std::fmt::Display + Send>(
         StreamError::Data(e) => PyValueError::new_err(format!("{}: {e}", names.0)),
         StreamError::Read(e) => os_error(py, &e, names.0),
         StreamError::Write(e) => os_error(py, &e, names.1),
-        StreamError::Stopped => raised.take().unwrap_or_else(|| pyo3::exceptions::PyKeyboardInterrupt::new_err(())),
+        StreamError::Stopped => {
+            raised.take().unwrap_or_else(|| pyo3::exceptions::PyKeyboardInterrupt::new_err(()))
+        }
     })
 }
 
@@ -132,7 +136,9 @@ pub fn _decode_fd(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<(u64, u64)> {
     let policy = Utf8Errors::from_name(errors).ok_or_else(|| {
-        PyValueError::new_err(format!("errors must be 'strict', 'replace' or 'surrogateescape', not {errors:?}"))
+        PyValueError::new_err(format!(
+            "errors must be 'strict', 'replace' or 'surrogateescape', not {errors:?}"
+        ))
     })?;
     let mut dec = Utf8StreamDecoder::new(Codec::new(parse_scheme(scheme_name)?), policy, skip_special_tokens);
     let step: Step<'_, _> = Box::new(move |d, last, o| dec.decode(d, last, o));
@@ -159,7 +165,11 @@ pub fn _stats_fd(
         let step: Step<'_, _> = Box::new(move |d, last, _| stats.feed(d, last));
         run_detached(py, in_fd, None, (in_name, ""), progress, step)?
     };
-    let rows = stats.finish().into_iter().map(|(s, t)| (s.name(), t.chars, t.bytes, t.filler, t.straddling)).collect();
+    let rows = stats
+        .finish()
+        .into_iter()
+        .map(|(s, t)| (s.name(), t.chars, t.bytes, t.filler, t.straddling))
+        .collect();
     Ok((rows, totals.0))
 }
 

@@ -37,7 +37,8 @@ fn code_point(path: &Path, n: usize, field: &str) -> u16 {
     let hex = field
         .strip_prefix("U+")
         .unwrap_or_else(|| panic!("{}:{n}: expected U+XXXX, got {field:?}", path.display()));
-    let cp = u32::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{}:{n}: {field:?}: {e}", path.display()));
+    let cp =
+        u32::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{}:{n}: {field:?}: {e}", path.display()));
     u16::try_from(cp).unwrap_or_else(|_| panic!("{}:{n}: U+{cp:04X} is not in the BMP", path.display()))
 }
 
@@ -54,7 +55,12 @@ fn parse_one_byte(path: &Path) -> Vec<u16> {
         if byte < 0xE0 {
             out.push(code_point(path, *n, meaning));
         } else {
-            assert_eq!(meaning, layout_meaning(byte), "{}:{n}: the lead-byte layout is fixed", path.display());
+            assert_eq!(
+                meaning,
+                layout_meaning(byte),
+                "{}:{n}: the lead-byte layout is fixed",
+                path.display()
+            );
         }
     }
     out

@@ -67,6 +67,9 @@ fn main() {
             },
             9,
         );
-        println!("{scheme:<8} stream encode, 8 MB chunks {t:6.2} ms  {:7.1} MB/s", bytes.len() as f64 / t / 1e3);
+        println!(
+            "{scheme:<8} stream encode, 8 MB chunks {t:6.2} ms  {:7.1} MB/s",
+            bytes.len() as f64 / t / 1e3
+        );
     }
 }

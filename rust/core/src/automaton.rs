@@ -86,7 +86,15 @@ pub fn byte_automaton(codec: &Codec) -> ByteAutomaton {
             data.push(b);
             // The decoder sees the pending bytes at their real block offset.
             let base = u64::from(q);
-            match decode_chunk(codec.scheme(), codec.special_tokens(), &data, base, false, &strict, &mut Nothing) {
+            match decode_chunk(
+                codec.scheme(),
+                codec.special_tokens(),
+                &data,
+                base,
+                false,
+                &strict,
+                &mut Nothing,
+            ) {
                 Err(_) => {}
                 Ok(stop) if stop == data.len() => {
                     let next_q = ((usize::from(q) + data.len()) % BLOCK) as u8;

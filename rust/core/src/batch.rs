@@ -102,7 +102,9 @@ impl fmt::Display for LayoutError {
             Self::NotWholeBlocks { what, value } => {
                 write!(f, "{what} must be a positive multiple of {BLOCK} (whole blocks), not {value}")
             }
-            Self::TooLarge { rows, width } => write!(f, "a batch of {rows} rows x {width} bytes is too large"),
+            Self::TooLarge { rows, width } => {
+                write!(f, "a batch of {rows} rows x {width} bytes is too large")
+            }
         }
     }
 }
@@ -177,15 +179,14 @@ impl Layout {
         if row_bytes == 0 {
             return;
         }
-        let mut special = special;
-        let mut jobs: Vec<(&R, &mut [u8], &mut [u8], Option<&mut [u8]>)> = Vec::with_capacity(rows.len());
-        let mut specials = special.as_deref_mut().map(|s| s.chunks_mut(row_bytes));
+        let mut jobs: Vec<RowJob<'_, R>> = Vec::with_capacity(rows.len());
+        let mut specials = special.map(|s| s.chunks_mut(row_bytes));
         for ((r, i), m) in rows.iter().zip(ids.chunks_mut(row_bytes)).zip(mask.chunks_mut(row_bytes)) {
             jobs.push((r, i, m, specials.as_mut().and_then(Iterator::next)));
         }
         let side = self.padding_side;
         let width = plan.width;
-        let fill_one = |_: usize, job: &mut (&R, &mut [u8], &mut [u8], Option<&mut [u8]>)| {
+        let fill_one = |_: usize, job: &mut RowJob<'_, R>| {
             let (row, ids, mask, special) = job;
             match plan.elem {
                 8 => fill_row::<8>(row.as_ref(), width, side, ids, mask, special.as_deref_mut()),
@@ -195,6 +196,9 @@ impl Layout {
         parallel::for_each_mut(&mut jobs, plan.bytes, PARALLEL_MIN, fill_one);
     }
 }
+
+/// One row and its slices of the ids, mask and special-mask buffers.
+type RowJob<'a, R> = (&'a R, &'a mut [u8], &'a mut [u8], Option<&'a mut [u8]>);
 
 /// One row at `width` values of `W` bytes (little-endian).
 fn fill_row<const W: usize>(
@@ -279,7 +283,8 @@ mod tests {
 
     fn lay(rows: &[&[u8]], layout: Layout) -> (Plan, Vec<u8>, Vec<u8>, Vec<u8>) {
         let plan = layout.plan(rows).unwrap();
-        let (mut ids, mut mask, mut special) = (vec![7; plan.bytes], vec![7; plan.bytes], vec![7; plan.bytes]);
+        let (mut ids, mut mask, mut special) =
+            (vec![7; plan.bytes], vec![7; plan.bytes], vec![7; plan.bytes]);
         layout.fill(&plan, rows, &mut ids, &mut mask, Some(&mut special));
         (plan, ids, mask, special)
     }
@@ -287,7 +292,8 @@ mod tests {
     #[test]
     fn pads_and_masks() {
         let rows: [&[u8]; 3] = [b"abcd", b"", b"\xfe\x00\x00\x01xy"];
-        let (plan, ids, mask, special) = lay(&rows, Layout { padding_side: Side::Left, ..Default::default() });
+        let (plan, ids, mask, special) =
+            lay(&rows, Layout { padding_side: Side::Left, ..Default::default() });
         assert_eq!((plan.rows, plan.width), (3, 8));
         assert_eq!(&ids[..8], b"\xff\xff\xff\xffabcd");
         assert_eq!(&ids[16..], b"\xfe\x00\x00\x01xy\xff\xff");
@@ -302,10 +308,16 @@ mod tests {
     fn int64_matches_bytes() {
         let rows: [&[u8]; 2] = [b"\x01\x02\x03", b"\xff\xfe\x00\x00\x02"];
         for side in [Side::Left, Side::Right] {
-            let narrow = lay(&rows, Layout { padding_side: side, multiple_of: Some(3), ..Default::default() });
-            let wide = lay(&rows, Layout { padding_side: side, multiple_of: Some(3), int64: true, ..Default::default() });
+            let narrow =
+                lay(&rows, Layout { padding_side: side, multiple_of: Some(3), ..Default::default() });
+            let wide = lay(
+                &rows,
+                Layout { padding_side: side, multiple_of: Some(3), int64: true, ..Default::default() },
+            );
             assert_eq!(narrow.0.width, 12);
-            let unwide = |v: &[u8]| v.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap()) as u8).collect::<Vec<_>>();
+            let unwide = |v: &[u8]| {
+                v.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap()) as u8).collect::<Vec<_>>()
+            };
             assert_eq!((unwide(&wide.1), unwide(&wide.2), unwide(&wide.3)), (narrow.1, narrow.2, narrow.3));
         }
     }

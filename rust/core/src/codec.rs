@@ -91,7 +91,10 @@ impl Codec {
     }
 
     /// A codec that also knows `extra` special tokens (ids from 256 up).
-    pub fn with_special_tokens(scheme: Scheme, extra: Vec<(String, u32)>) -> Result<Codec, SpecialTokenError> {
+    pub fn with_special_tokens(
+        scheme: Scheme,
+        extra: Vec<(String, u32)>,
+    ) -> Result<Codec, SpecialTokenError> {
         let specials = SpecialTokens::new(extra)?;
         Ok(Codec { inner: Arc::new(Inner { scheme, specials }) })
     }
@@ -122,7 +125,12 @@ impl Codec {
     }
 
     /// Appends the encoding of `text` to `out`. Returns whether `max_len` cut it.
-    pub fn encode_into(&self, text: TextRef<'_>, opts: &EncodeOptions, out: &mut Vec<u8>) -> Result<bool, LimitTooSmall> {
+    pub fn encode_into(
+        &self,
+        text: TextRef<'_>,
+        opts: &EncodeOptions,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, LimitTooSmall> {
         let room = opts.text_room()?;
         let parse = opts.parse_special.then_some(&self.inner.specials);
         let start = out.len();
@@ -157,7 +165,11 @@ impl Codec {
     }
 
     /// Encodes every text, on all cores when the batch is large.
-    pub fn encode_batch(&self, texts: &[TextRef<'_>], opts: &EncodeOptions) -> Result<Vec<Vec<u8>>, LimitTooSmall> {
+    pub fn encode_batch(
+        &self,
+        texts: &[TextRef<'_>],
+        opts: &EncodeOptions,
+    ) -> Result<Vec<Vec<u8>>, LimitTooSmall> {
         opts.text_room()?;
         let units = texts.iter().map(TextRef::units).sum();
         parallel::map(texts, units, PARALLEL_MIN, |_, t| self.encode(*t, opts).map(|(bytes, _)| bytes))
@@ -171,12 +183,22 @@ impl Codec {
     }
 
     /// Decodes a whole input into `sink`.
-    pub fn decode_into<S: Sink>(&self, data: &[u8], opts: &DecodeOptions, sink: &mut S) -> Result<(), DecodeError> {
+    pub fn decode_into<S: Sink>(
+        &self,
+        data: &[u8],
+        opts: &DecodeOptions,
+        sink: &mut S,
+    ) -> Result<(), DecodeError> {
         self.decoder(*opts).decode(data, true, sink)
     }
 
     /// Decodes a whole input into `sink`, in parallel pieces when it is large.
-    pub fn decode_parallel<S: Split>(&self, data: &[u8], opts: &DecodeOptions, sink: &mut S) -> Result<(), DecodeError> {
+    pub fn decode_parallel<S: Split>(
+        &self,
+        data: &[u8],
+        opts: &DecodeOptions,
+        sink: &mut S,
+    ) -> Result<(), DecodeError> {
         self.decoder(*opts).decode_parallel(data, true, sink)
     }
 
@@ -231,9 +253,15 @@ mod tests {
         );
         assert_eq!(enc(Scheme::Utf8, "<|mask|>", EncodeOptions::default()), b"<|mask|>");
         let cut = EncodeOptions { max_len: Some(14), ..EncodeOptions::with_special_tokens() };
-        assert_eq!(enc(Scheme::Jpblock, "abcdefgh", cut), [0xFE, 0, 0, 1, b'a', b'b', b'c', b'd', 0xFE, 0, 0, 2]);
+        assert_eq!(
+            enc(Scheme::Jpblock, "abcdefgh", cut),
+            [0xFE, 0, 0, 1, b'a', b'b', b'c', b'd', 0xFE, 0, 0, 2]
+        );
         let left = EncodeOptions { truncation_side: Side::Left, ..cut };
-        assert_eq!(enc(Scheme::Jpblock, "abcdefgh", left), [0xFE, 0, 0, 1, b'e', b'f', b'g', b'h', 0xFE, 0, 0, 2]);
+        assert_eq!(
+            enc(Scheme::Jpblock, "abcdefgh", left),
+            [0xFE, 0, 0, 1, b'e', b'f', b'g', b'h', 0xFE, 0, 0, 2]
+        );
         let bos_only = EncodeOptions { bos: true, max_len: Some(8), ..Default::default() };
         assert_eq!(enc(Scheme::Utf8, "あい", bos_only), [0xFE, 0, 0, 1, 0xE3, 0x81, 0x82, 0xFF]);
         // Left truncation keeps the last whole block, "い" cut: E3 81 82 E3 | 81 84 FF FF.

@@ -113,7 +113,12 @@ impl Decoder {
 
     /// As [`decode`](Self::decode), with large chunks cut into pieces that
     /// are decoded on all cores and joined in order.
-    pub fn decode_parallel<S: Split>(&mut self, src: &[u8], last: bool, sink: &mut S) -> Result<(), DecodeError> {
+    pub fn decode_parallel<S: Split>(
+        &mut self,
+        src: &[u8],
+        last: bool,
+        sink: &mut S,
+    ) -> Result<(), DecodeError> {
         self.run(src, last, sink, |d, data, base, last, sink| {
             if data.len() < d.parallel_min {
                 d.decode_run(data, base, last, sink)
@@ -123,7 +128,13 @@ impl Decoder {
         })
     }
 
-    fn decode_run<S: Sink>(&self, data: &[u8], base: u64, last: bool, sink: &mut S) -> Result<usize, DecodeError> {
+    fn decode_run<S: Sink>(
+        &self,
+        data: &[u8],
+        base: u64,
+        last: bool,
+        sink: &mut S,
+    ) -> Result<usize, DecodeError> {
         decode_chunk(self.codec.scheme(), self.codec.special_tokens(), data, base, last, &self.opts, sink)
     }
 
@@ -189,7 +200,13 @@ impl Decoder {
 
     /// Decodes `data` (at stream offset `base`) in parallel pieces cut at
     /// block boundaries where no character can span the cut.
-    fn decode_pieces<S: Split>(&self, data: &[u8], base: u64, last: bool, sink: &mut S) -> Result<usize, DecodeError> {
+    fn decode_pieces<S: Split>(
+        &self,
+        data: &[u8],
+        base: u64,
+        last: bool,
+        sink: &mut S,
+    ) -> Result<usize, DecodeError> {
         let table = self.codec.scheme().tables().is_some();
         let ok = |p: usize| (base + p as u64) % BLOCK as u64 == 0 && (table || !is_continuation(data[p]));
         let ranges = parallel::pieces(data.len(), self.parallel_min / 4, 64, ok);
@@ -201,7 +218,9 @@ impl Decoder {
             let at = base + r.start as u64;
             let is_last = k + 1 == n;
             *stopped = match self.decode_run(piece, at, last && is_last, part) {
-                Ok(stop) if !is_last && stop < piece.len() => self.finish_piece(piece, stop, data[r.end], at, part),
+                Ok(stop) if !is_last && stop < piece.len() => {
+                    self.finish_piece(piece, stop, data[r.end], at, part)
+                }
                 other => other,
             };
         });
@@ -218,7 +237,14 @@ impl Decoder {
     /// the sequence broken by `next`, the first byte after the cut, which is
     /// no continuation byte: an invalid continuation in strict mode, one
     /// U+FFFD for the whole unfinished sequence otherwise.
-    fn finish_piece<S: Sink>(&self, piece: &[u8], stop: usize, next: u8, base: u64, sink: &mut S) -> Result<usize, DecodeError> {
+    fn finish_piece<S: Sink>(
+        &self,
+        piece: &[u8],
+        stop: usize,
+        next: u8,
+        base: u64,
+        sink: &mut S,
+    ) -> Result<usize, DecodeError> {
         let lead = piece[stop];
         let scheme = self.codec.scheme();
         let kind = match scheme.tables() {
@@ -344,7 +370,9 @@ impl Utf8Out {
     fn surrogate(&mut self, cp: u32) {
         match self.errors {
             Utf8Errors::Replace => self.cur.extend_from_slice("\u{FFFD}".as_bytes()),
-            Utf8Errors::SurrogateEscape if (0xDC80..=0xDCFF).contains(&cp) => self.cur.push((cp - 0xDC00) as u8),
+            Utf8Errors::SurrogateEscape if (0xDC80..=0xDCFF).contains(&cp) => {
+                self.cur.push((cp - 0xDC00) as u8)
+            }
             _ => {
                 if self.bad.is_none() {
                     self.bad = Some((cp, self.len()));
@@ -455,7 +483,13 @@ mod tests {
     use super::*;
     use crate::{EncodeOptions, Scheme, TextRef};
 
-    fn chunked(codec: &Codec, data: &[u8], chunk: usize, errors: ErrorMode, parallel: bool) -> Result<Vec<u32>, DecodeError> {
+    fn chunked(
+        codec: &Codec,
+        data: &[u8],
+        chunk: usize,
+        errors: ErrorMode,
+        parallel: bool,
+    ) -> Result<Vec<u32>, DecodeError> {
         let opts = DecodeOptions { errors, skip_special_tokens: false };
         let mut dec = Decoder::new(codec.clone(), opts).with_parallel_min(64);
         let mut out = Vec::new();
@@ -485,7 +519,11 @@ mod tests {
             let want = codec.decode_to_code_points(&data, &DecodeOptions::default()).unwrap();
             for chunk in [1, 2, 3, 5, 64, 1000, data.len()] {
                 for parallel in [false, true] {
-                    assert_eq!(chunked(&codec, &data, chunk, ErrorMode::Strict, parallel).unwrap(), want, "{scheme} {chunk}");
+                    assert_eq!(
+                        chunked(&codec, &data, chunk, ErrorMode::Strict, parallel).unwrap(),
+                        want,
+                        "{scheme} {chunk}"
+                    );
                 }
             }
             // Corrupt bytes: replace mode gives the one-shot text, strict mode the one-shot error.
@@ -498,8 +536,15 @@ mod tests {
             let want_err = codec.decode_to_code_points(&data, &DecodeOptions::default()).unwrap_err();
             for chunk in [1, 3, 7, 64, 500, data.len()] {
                 for parallel in [false, true] {
-                    assert_eq!(chunked(&codec, &data, chunk, ErrorMode::Replace, parallel).unwrap(), want, "{scheme} {chunk}");
-                    assert_eq!(chunked(&codec, &data, chunk, ErrorMode::Strict, parallel).unwrap_err(), want_err);
+                    assert_eq!(
+                        chunked(&codec, &data, chunk, ErrorMode::Replace, parallel).unwrap(),
+                        want,
+                        "{scheme} {chunk}"
+                    );
+                    assert_eq!(
+                        chunked(&codec, &data, chunk, ErrorMode::Strict, parallel).unwrap_err(),
+                        want_err
+                    );
                 }
             }
         }

@@ -262,7 +262,8 @@ mod tests {
     #[test]
     fn specials_start_blocks_and_padding_completes_them() {
         let s = SpecialTokens::default();
-        let got = bytes(|at, out| assert!(put_text(Utf8Codes, Some(&s), TextRef::Str("a<|mask|>b"), at, out)));
+        let got =
+            bytes(|at, out| assert!(put_text(Utf8Codes, Some(&s), TextRef::Str("a<|mask|>b"), at, out)));
         assert_eq!(got, [b'a', 0xFF, 0xFF, 0xFF, 0xFE, 0, 0, 3, b'b', 0xFF, 0xFF, 0xFF]);
         for n in 0..8 {
             let text = "x".repeat(n);

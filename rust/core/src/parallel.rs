@@ -26,7 +26,12 @@ pub fn map<T: Sync, R: Send>(
 }
 
 /// `f` on each of `items` in place, on all cores under the same rule as [`map`].
-pub fn for_each_mut<T: Send>(items: &mut [T], units: usize, min_units: usize, f: impl Fn(usize, &mut T) + Sync + Send) {
+pub fn for_each_mut<T: Send>(
+    items: &mut [T],
+    units: usize,
+    min_units: usize,
+    f: impl Fn(usize, &mut T) + Sync + Send,
+) {
     if units >= min_units && items.len() > 1 {
         items.par_iter_mut().enumerate().for_each(|(k, t)| f(k, t));
     } else {

@@ -166,7 +166,8 @@ fn encode_parallel<C: Codes>(
     out: &mut Vec<Vec<u8>>,
 ) -> Result<(), usize> {
     let ranges = parallel::pieces(part.len(), min_piece, BLOCK, |p| is_boundary(part, p));
-    let mut pieces = parallel::map(&ranges, part.len(), 0, |_, r| encode_piece(codes, &part[r.clone()], errors));
+    let mut pieces =
+        parallel::map(&ranges, part.len(), 0, |_, r| encode_piece(codes, &part[r.clone()], errors));
     if let Some(bad) = pieces.iter().zip(&ranges).find_map(|(p, r)| p.bad.map(|b| r.start + b)) {
         return Err(bad);
     }
@@ -350,7 +351,8 @@ impl StreamEncoder {
                 }
             }
             out.push(tail);
-            *self = Self::new(self.scheme, self.feed.errors, self.add_special_tokens).with_parallel_min(self.parallel_min);
+            *self = Self::new(self.scheme, self.feed.errors, self.add_special_tokens)
+                .with_parallel_min(self.parallel_min);
         } else {
             self.q = at.q;
         }
@@ -360,7 +362,13 @@ impl StreamEncoder {
 }
 
 /// The counts of `part` from block offset `q`, in parallel pieces when it is long.
-fn count_part<C: Codes>(codes: C, part: &[u8], errors: InputErrors, min_piece: usize, q: &mut usize) -> Result<Counts, usize> {
+fn count_part<C: Codes>(
+    codes: C,
+    part: &[u8],
+    errors: InputErrors,
+    min_piece: usize,
+    q: &mut usize,
+) -> Result<Counts, usize> {
     let count = |data: &[u8], start: usize| {
         let mut c = Counts::default();
         let mut at = Cursor::at(start);

@@ -88,7 +88,9 @@ impl Tables {
     pub fn code(&self, cp: u32) -> (u32, usize) {
         match self.bmp.get(cp as usize) {
             Some(&p) => (p & 0xFF_FFFF, (p >> 24) as usize),
-            None => (ASTRAL_LEAD as u32 | (cp >> 16 & 0xFF) << 8 | (cp >> 8 & 0xFF) << 16 | (cp & 0xFF) << 24, 4),
+            None => {
+                (ASTRAL_LEAD as u32 | (cp >> 16 & 0xFF) << 8 | (cp >> 8 & 0xFF) << 16 | (cp & 0xFF) << 24, 4)
+            }
         }
     }
 

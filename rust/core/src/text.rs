@@ -145,9 +145,13 @@ impl crate::decoder::Split for NarrowBuffer {
             (None, None) => self.ucs2.extend_from_slice(&part.ucs2),
             (Some(wide), None) => wide.extend(part.ucs2.iter().map(|&u| u32::from(u))),
             (_, Some(theirs)) => {
-                let mine = if self.ucs4.is_some() { self.ucs4.as_mut().unwrap() } else { self.widen() };
-                mine.extend(part.ucs2.iter().map(|&u| u32::from(u)));
-                mine.extend_from_slice(&theirs);
+                if self.ucs4.is_none() {
+                    self.widen();
+                }
+                if let Some(mine) = &mut self.ucs4 {
+                    mine.extend(part.ucs2.iter().map(|&u| u32::from(u)));
+                    mine.extend_from_slice(&theirs);
+                }
             }
         }
     }

@@ -1,7 +1,8 @@
 //! Property tests of the codec's guarantees (see docs/spec.md).
 
 use bygpt_codec_core::{
-    code_len, truncate_row, Codec, DecodeOptions, EncodeOptions, ErrorMode, Layout, Scheme, Side, Stats, TextRef,
+    code_len, truncate_row, Codec, DecodeOptions, EncodeOptions, ErrorMode, Layout, Scheme, Side, Stats,
+    TextRef,
 };
 use proptest::prelude::*;
 

@@ -3,14 +3,18 @@
 //! is cut into many parallel pieces.
 
 use bygpt_codec_core::{
-    Codec, DecodeOptions, Decoder, EncodeOptions, ErrorMode, InputErrors, Scheme, Stats, StreamEncoder, StreamStats,
-    TextRef, Utf8DecodeError, Utf8Errors, Utf8Out,
+    Codec, DecodeOptions, Decoder, EncodeOptions, ErrorMode, InputErrors, Scheme, Stats, StreamEncoder,
+    StreamStats, TextRef, Utf8DecodeError, Utf8Errors, Utf8Out,
 };
 use proptest::prelude::*;
 
 /// Feeds `data` in chunks of the given sizes (cycled), as a file reader does:
 /// every call takes the whole chunk.
-fn feed<E>(data: &[u8], sizes: &[usize], mut step: impl FnMut(&[u8], bool) -> Result<(), E>) -> Result<(), E> {
+fn feed<E>(
+    data: &[u8],
+    sizes: &[usize],
+    mut step: impl FnMut(&[u8], bool) -> Result<(), E>,
+) -> Result<(), E> {
     let mut at = 0;
     let mut k = 0;
     loop {
@@ -24,13 +28,22 @@ fn feed<E>(data: &[u8], sizes: &[usize], mut step: impl FnMut(&[u8], bool) -> Re
     }
 }
 
-fn encode_stream(enc: &mut StreamEncoder, data: &[u8], sizes: &[usize]) -> Result<Vec<u8>, bygpt_codec_core::InvalidUtf8> {
+fn encode_stream(
+    enc: &mut StreamEncoder,
+    data: &[u8],
+    sizes: &[usize],
+) -> Result<Vec<u8>, bygpt_codec_core::InvalidUtf8> {
     let mut out = Vec::new();
     feed(data, sizes, |d, last| enc.encode(d, last, &mut out))?;
     Ok(out.concat())
 }
 
-fn decode_stream(dec: &mut Decoder, data: &[u8], sizes: &[usize], errors: Utf8Errors) -> Result<Vec<u8>, Utf8DecodeError> {
+fn decode_stream(
+    dec: &mut Decoder,
+    data: &[u8],
+    sizes: &[usize],
+    errors: Utf8Errors,
+) -> Result<Vec<u8>, Utf8DecodeError> {
     let mut out = Utf8Out::new(errors, 0);
     feed(data, sizes, |d, last| dec.decode_parallel(d, last, &mut out))?;
     Ok(out.finish()?.concat())

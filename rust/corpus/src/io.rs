@@ -172,7 +172,9 @@ mod tests {
     use super::*;
     use bygpt_codec_core::{Codec, InputErrors, Scheme, StreamEncoder};
 
-    fn encoder(scheme: Scheme) -> impl FnMut(&[u8], bool, &mut Vec<Vec<u8>>) -> Result<(), bygpt_codec_core::InvalidUtf8> + Send {
+    fn encoder(
+        scheme: Scheme,
+    ) -> impl FnMut(&[u8], bool, &mut Vec<Vec<u8>>) -> Result<(), bygpt_codec_core::InvalidUtf8> + Send {
         let mut enc = StreamEncoder::new(scheme, InputErrors::Strict, false);
         move |d, last, o| enc.encode(d, last, o)
     }
@@ -182,7 +184,8 @@ mod tests {
         let text = "吾輩は猫である。".repeat(1000);
         for chunk in [64, 100, 4096, 1 << 20] {
             let mut out = Vec::new();
-            let (r, w) = run_stream(text.as_bytes(), &mut out, chunk, encoder(Scheme::Jpblock), |_| true).unwrap();
+            let (r, w) =
+                run_stream(text.as_bytes(), &mut out, chunk, encoder(Scheme::Jpblock), |_| true).unwrap();
             assert_eq!(r, text.len() as u64);
             assert_eq!(w, out.len() as u64);
             assert_eq!(out, Codec::new(Scheme::Jpblock).encode_str(&text));

@@ -222,8 +222,14 @@ mod tests {
 
     #[test]
     fn takes_the_field_as_python_does() {
-        assert_eq!(text(r#"{"text": "吾輩は猫", "meta": {"a": [1, 2.5e3, -0, true, null]}}"#), Ok(cps("吾輩は猫")));
-        assert!(matches!(string_field(br#"{"text":"abc"}"#, "text"), Ok(JsonText::Utf8(Cow::Borrowed("abc")))));
+        assert_eq!(
+            text(r#"{"text": "吾輩は猫", "meta": {"a": [1, 2.5e3, -0, true, null]}}"#),
+            Ok(cps("吾輩は猫"))
+        );
+        assert!(matches!(
+            string_field(br#"{"text":"abc"}"#, "text"),
+            Ok(JsonText::Utf8(Cow::Borrowed("abc")))
+        ));
         assert_eq!(text(r#" {"id": 1, "text": "a\n\"b\"\u3042\ud83d\ude00\/"} "#), Ok(cps("a\n\"b\"あ😀/")));
         assert_eq!(text(r#"{"text": "\udc80x\ud800"}"#), Ok(vec![0xDC80, 0x78, 0xD800]));
         assert_eq!(text(r#"{"text": "\ud800\u0061"}"#), Ok(vec![0xD800, 0x61]));

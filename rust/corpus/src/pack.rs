@@ -36,11 +36,8 @@ pub struct Packed {
 /// `field` of each line's object. Blank lines are no documents and no error.
 /// Without `skip_invalid` the first bad line is the error.
 pub fn pack_jsonl(codec: &Codec, block: &[u8], field: &str, skip_invalid: bool) -> Result<Packed, BadLine> {
-    let ranges = if block.len() < PARALLEL_MIN {
-        vec![0..block.len()]
-    } else {
-        parallel::pieces(block.len(), PARALLEL_MIN / 4, block.len(), |p| block[p - 1] == b'\n')
-    };
+    // Groups of whole lines (a group starts after a newline).
+    let ranges = parallel::pieces(block.len(), PARALLEL_MIN / 4, block.len(), |p| block[p - 1] == b'\n');
     let groups = parallel::map(&ranges, block.len(), PARALLEL_MIN, |_, r| {
         pack_group(codec, &block[r.clone()], r.start, field, skip_invalid)
     });
@@ -70,8 +67,13 @@ struct Group {
 }
 
 fn pack_group(codec: &Codec, group: &[u8], base: usize, field: &str, skip_invalid: bool) -> Group {
-    let mut g =
-        Group { bytes: Vec::with_capacity(group.len()), doc_lens: Vec::new(), lines: 0, skipped: Vec::new(), failed: None };
+    let mut g = Group {
+        bytes: Vec::with_capacity(group.len()),
+        doc_lens: Vec::new(),
+        lines: 0,
+        skipped: Vec::new(),
+        failed: None,
+    };
     let opts = EncodeOptions::with_special_tokens();
     let mut pos = 0;
     while pos < group.len() {
@@ -116,7 +118,8 @@ mod tests {
     #[test]
     fn packs_documents_in_order() {
         let codec = Codec::new(Scheme::Jpblock);
-        let docs: Vec<String> = (0..20_000).map(|i| format!("文書{i}です。{}", "あ".repeat(i % 13))).collect();
+        let docs: Vec<String> =
+            (0..20_000).map(|i| format!("文書{i}です。{}", "あ".repeat(i % 13))).collect();
         let mut jsonl = String::new();
         for (i, d) in docs.iter().enumerate() {
             jsonl.push_str(&format!("{{\"id\": {i}, \"text\": \"{d}\"}}\n"));
@@ -126,7 +129,8 @@ mod tests {
         }
         let packed = pack_jsonl(&codec, jsonl.as_bytes(), "text", false).unwrap();
         let opts = EncodeOptions::with_special_tokens();
-        let want: Vec<Vec<u8>> = docs.iter().map(|d| codec.encode(TextRef::Str(d), &opts).unwrap().0).collect();
+        let want: Vec<Vec<u8>> =
+            docs.iter().map(|d| codec.encode(TextRef::Str(d), &opts).unwrap().0).collect();
         assert_eq!(packed.pieces.concat(), want.concat());
         assert_eq!(packed.doc_lens, want.iter().map(|w| w.len() as u64).collect::<Vec<_>>());
         assert_eq!(packed.lines, 20_020);
@@ -145,6 +149,9 @@ mod tests {
         assert_eq!(lines, [1, 2, 3, 4]);
         assert!(packed.skipped[2].message.contains("no \"text\" field"));
         assert_eq!(packed.lines, 6);
-        assert_eq!(pack_jsonl(&codec, b"", "text", false).unwrap(), Packed { pieces: vec![vec![]], ..Default::default() });
+        assert_eq!(
+            pack_jsonl(&codec, b"", "text", false).unwrap(),
+            Packed { pieces: vec![vec![]], ..Default::default() }
+        );
     }
 }
