@@ -150,17 +150,14 @@ fn lay_out<'py, R: AsRef<[u8]> + Sync>(
 ) -> PyResult<Batch<'py>> {
     let plan = layout.plan(rows).map_err(layout_error)?;
     let n = plan.bytes;
-    let ids = PyByteArray::new(py, &[]);
-    ids.resize(n)?;
-    let mask = PyByteArray::new(py, &[]);
-    mask.resize(n)?;
-    let special_buf = if special {
-        let s = PyByteArray::new(py, &[]);
-        s.resize(n)?;
-        Some(s)
-    } else {
-        None
+    let buffer = || -> PyResult<Bound<'py, PyByteArray>> {
+        let b = PyByteArray::new(py, &[]);
+        b.resize(n).map_err(|_| layout_error(LayoutError::TooLarge { rows: plan.rows, width: plan.width }))?;
+        Ok(b)
     };
+    let ids = buffer()?;
+    let mask = buffer()?;
+    let special_buf = if special { Some(buffer()?) } else { None };
     // SAFETY: the bytearrays were just created here and are not shared with
     // any other code until returned, so nothing else can resize or touch them
     // while we write, GIL released or not.

@@ -61,12 +61,38 @@ def test_wrong_arrays_raise_clearly():
     assert c.decode(memoryview(good.tobytes()).cast("B")) == "日本語"
 
 
-def test_absurd_fixed_width_is_a_memory_error_not_a_panic():
-    # Found in review: rows * width overflowed and a Rust assertion panicked.
+@pytest.mark.parametrize("return_tensors", ["np", "pt"])
+def test_absurd_fixed_width_is_a_memory_error_not_a_panic(return_tensors):
+    # Found in review: rows * width overflowed and a Rust assertion panicked;
+    # on the int64 path width * 8 did (PanicException "chunk_size must not be zero").
+    if return_tensors == "pt":
+        pytest.importorskip("torch")
     c = Codec()
-    for max_length in (2**62, 2**40):
-        with pytest.raises(MemoryError):
-            c.encode_batch(["a", "b"], max_length=max_length, padding="max_length")
+    for max_length in (2**40, 2**61, 2**61 + 4, 2**62, 2**63, 2**64 + 4, 2**200):
+        with pytest.raises(MemoryError, match="too large"):
+            c.encode_batch(["a", "b"], max_length=max_length, padding="max_length", return_tensors=return_tensors)
+        with pytest.raises(MemoryError, match="too large"):
+            c.pad_batch([b"a"], max_length=max_length, padding="max_length", return_tensors=return_tensors)
+        # A huge limit that only truncates is no limit at all.
+        out = c.encode_batch(["a", "b"], max_length=max_length, truncation=True, return_tensors=return_tensors)
+        assert tuple(out["input_ids"].shape) == (2, 4)
+    for multiple in (2**61, 2**64 + 1):
+        with pytest.raises(MemoryError, match="too large"):
+            c.encode_batch(["a"], pad_to_multiple_of=multiple, return_tensors=return_tensors)
+
+
+@pytest.mark.parametrize("value", [2**63, 2**64, -(2**63) - 1, -(2**200), 256, -1])
+def test_out_of_range_ids_are_value_errors(value):
+    # Found in review: decode([2**63]) raised OverflowError, not ValueError.
+    c = Codec()
+    with pytest.raises(ValueError, match="0..255"):
+        c.decode([0x61, value])
+    with pytest.raises(ValueError, match="0..255"):
+        c.decode_batch([[0x61], [value]])
+    with pytest.raises(ValueError, match="0..255"):
+        c.incremental_decoder().decode([value])
+    with pytest.raises(ValueError, match="0..255"):
+        c.pad_batch([[value]])
 
 
 def test_truncation_never_cuts_a_special_block():

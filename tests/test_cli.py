@@ -146,6 +146,27 @@ def test_invalid_utf8_names_file_offset_and_line_and_leaves_no_output(tmp_path):
     assert not dst.exists() and os.listdir(tmp_path) == ["bad.txt"]  # no partial or temporary file
 
 
+@pytest.mark.parametrize("command", ["encode", "stats"])
+def test_invalid_utf8_far_into_a_large_input_names_the_right_line(tmp_path, command):
+    # Found in review: beyond the first parallel piece of an 8 MB chunk, newlines
+    # of earlier pieces were counted twice (line 72391 reported for 39191).
+    # 12 MB: two read chunks, each cut into many pieces.
+    line = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。\n".encode()
+    data = bytearray(line * (12_000_000 // len(line)))
+    for at in (len(data) - 5 * len(line) + 6, 9_000_000 - 9_000_000 % len(line) + 3, 3_999_998):
+        bad = bytearray(data)
+        bad[at] = 0xFF
+        src = tmp_path / "big.txt"
+        src.write_bytes(bad)
+        out = run(command, src, *(["-o", tmp_path / "out"] if command == "encode" else []))
+        with pytest.raises(UnicodeDecodeError) as cpython:
+            bytes(bad).decode("utf-8")
+        start = cpython.value.start  # where the bad sequence starts
+        want_line = bytes(bad[:start]).count(b"\n") + 1
+        assert out.returncode == 1
+        assert f"invalid UTF-8 at byte {start} (line {want_line})".encode() in out.stderr, out.stderr
+
+
 def test_a_failed_run_keeps_the_previous_output(tmp_path):
     dst = tmp_path / "out.enc"
     dst.write_bytes(b"old")

@@ -25,7 +25,13 @@ def _to_numpy(obj: Any) -> np.ndarray:
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in obj):
             bad = next(v for v in obj if not isinstance(v, (int, np.integer)) or isinstance(v, bool))
             raise TypeError(f"expected integers in 0..255, found {type(bad).__name__} {bad!r}")
-        return np.array(obj, dtype=np.int64) if obj else np.zeros(0, dtype=np.uint8)
+        if not obj:
+            return np.zeros(0, dtype=np.uint8)
+        try:
+            return np.array(obj, dtype=np.int64)
+        except OverflowError:  # beyond int64: certainly not a byte
+            at, bad = next((k, v) for k, v in enumerate(obj) if not -(2**63) <= v < 2**63)
+            raise ValueError(f"byte values must be in 0..255; found {int(bad)} at index {at}") from None
     try:
         return np.asarray(memoryview(obj))
     except TypeError:
