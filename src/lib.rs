@@ -6,9 +6,9 @@
 use std::sync::Mutex;
 
 use bygpt_codec_core::{
-    byte_automaton, special_tokens_mask, truncate_row, whole_blocks, Codec, DecodeError, DecodeOptions,
-    Decoder, EncodeOptions, ErrorMode, Layout, LayoutError, NarrowBuffer, NarrowText, Scheme, Side, Stats,
-    TextRef, PARALLEL_MIN,
+    byte_automaton, special_tokens_mask, truncate_rows, Codec, DecodeError, DecodeOptions, Decoder,
+    EncodeOptions, ErrorMode, Layout, LayoutError, NarrowBuffer, NarrowText, Scheme, Side, Stats, TextRef,
+    PARALLEL_MIN,
 };
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
@@ -152,7 +152,8 @@ fn lay_out<'py, R: AsRef<[u8]> + Sync>(
     let n = plan.bytes;
     let buffer = || -> PyResult<Bound<'py, PyByteArray>> {
         let b = PyByteArray::new(py, &[]);
-        b.resize(n).map_err(|_| layout_error(LayoutError::TooLarge { rows: plan.rows, width: plan.width }))?;
+        b.resize(n)
+            .map_err(|_| layout_error(LayoutError::TooLarge { rows: plan.rows, width: plan.width }))?;
         Ok(b)
     };
     let ids = buffer()?;
@@ -176,21 +177,37 @@ struct PyCodec {
     codec: Codec,
 }
 
+/// Truncation arguments: (max bytes or None, "right" | "left").
+#[derive(FromPyObject)]
+struct TruncationArgs(Option<usize>, String);
+
+/// Encoding arguments: (parse_special, bos, eos, truncation), as `Codec._encoding` builds them.
+#[derive(FromPyObject)]
+struct EncodeArgs(bool, bool, bool, TruncationArgs);
+
+/// Layout arguments: (width or None, multiple_of, max_length, padding_side,
+/// int64, special_mask), as `Codec._layout` builds them.
+#[derive(FromPyObject)]
+struct LayoutArgs(Option<usize>, Option<usize>, Option<usize>, String, bool, bool);
+
+impl LayoutArgs {
+    /// The core's layout, and whether to write the special-tokens mask.
+    fn parse(&self) -> PyResult<(Layout, bool)> {
+        let LayoutArgs(width, multiple_of, max_len, ref side, int64, special) = *self;
+        let padding_side = parse_side("padding_side", side)?;
+        Ok((Layout { width, multiple_of, max_len, padding_side, int64 }, special))
+    }
+}
+
 impl PyCodec {
-    fn encode_options(
-        &self,
-        parse_special: bool,
-        bos: bool,
-        eos: bool,
-        max_length: Option<usize>,
-        side: &str,
-    ) -> PyResult<EncodeOptions> {
+    fn encode_options(&self, args: &EncodeArgs) -> PyResult<EncodeOptions> {
+        let EncodeArgs(parse_special, bos, eos, ref cut) = *args;
         Ok(EncodeOptions {
             parse_special,
             bos,
             eos,
-            max_len: max_length,
-            truncation_side: parse_side("truncation_side", side)?,
+            max_len: cut.0,
+            truncation_side: parse_side("truncation_side", &cut.1)?,
         })
     }
 
@@ -293,17 +310,14 @@ impl PyCodec {
     }
 
     /// Encodes a str; the result's length is a multiple of 4.
-    #[pyo3(signature = (text, *, parse_special, bos, eos))]
     fn _encode<'py>(
         &self,
         py: Python<'py>,
         text: &Bound<'py, PyString>,
-        parse_special: bool,
-        bos: bool,
-        eos: bool,
+        encoding: EncodeArgs,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let t = text_ref(text)?;
-        let opts = EncodeOptions { parse_special, bos, eos, ..Default::default() };
+        let opts = self.encode_options(&encoding)?;
         let (bytes, _) = maybe_detach(py, t.units(), || self.codec.encode(t, &opts))
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(PyBytes::new(py, &bytes))
@@ -322,7 +336,7 @@ impl PyCodec {
         with_bytes(data, |bytes| {
             let text = maybe_detach(py, bytes.len(), || {
                 let mut sink = NarrowBuffer::with_capacity(bytes.len());
-                self.codec.decode_parallel(bytes, &opts, &mut sink).map(|()| sink.into_narrow())
+                self.codec.decoder(opts).decode_parallel(bytes, true, &mut sink).map(|()| sink.into_narrow())
             })
             .map_err(|e| decode_error(py, &e, None))?;
             py_str(py, &text)
@@ -330,94 +344,50 @@ impl PyCodec {
     }
 
     /// Encodes each str into its own bytes (unpadded, whole blocks).
-    #[pyo3(signature = (texts, *, parse_special, bos, eos, max_length, truncation_side))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (texts, encoding))]
     fn _encode_rows<'py>(
         &self,
         py: Python<'py>,
         texts: &Bound<'py, PyList>,
-        parse_special: bool,
-        bos: bool,
-        eos: bool,
-        max_length: Option<usize>,
-        truncation_side: &str,
+        encoding: EncodeArgs,
     ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        let opts = self.encode_options(parse_special, bos, eos, max_length, truncation_side)?;
-        let rows = self.encode_rows(py, texts, &opts)?;
+        let rows = self.encode_rows(py, texts, &self.encode_options(&encoding)?)?;
         Ok(rows.iter().map(|r| PyBytes::new(py, r)).collect())
     }
 
     /// Encodes a list of str into one padded batch.
-    #[pyo3(signature = (texts, *, parse_special, bos, eos, truncate_to, truncation_side, width, multiple_of, max_length, padding_side, int64, special_mask))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (texts, encoding, layout))]
     fn _encode_batch<'py>(
         &self,
         py: Python<'py>,
         texts: &Bound<'py, PyList>,
-        parse_special: bool,
-        bos: bool,
-        eos: bool,
-        truncate_to: Option<usize>,
-        truncation_side: &str,
-        width: Option<usize>,
-        multiple_of: Option<usize>,
-        max_length: Option<usize>,
-        padding_side: &str,
-        int64: bool,
-        special_mask: bool,
+        encoding: EncodeArgs,
+        layout: LayoutArgs,
     ) -> PyResult<Batch<'py>> {
-        let opts = self.encode_options(parse_special, bos, eos, truncate_to, truncation_side)?;
-        let layout = Layout {
-            width,
-            multiple_of,
-            max_len: max_length,
-            padding_side: parse_side("padding_side", padding_side)?,
-            int64,
-        };
+        let opts = self.encode_options(&encoding)?;
+        let (layout, special) = layout.parse()?;
         layout.plan::<&[u8]>(&[]).map_err(layout_error)?; // refuse a bad layout before encoding
         let rows = self.encode_rows(py, texts, &opts)?;
-        lay_out(py, &layout, &rows, special_mask)
+        lay_out(py, &layout, &rows, special)
     }
 
     /// Pads (and optionally truncates to whole blocks) rows of bytes into one batch.
-    #[pyo3(signature = (rows, *, truncate_to, truncation_side, width, multiple_of, max_length, padding_side, int64, special_mask))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (rows, truncation, layout))]
     fn _pad_rows<'py>(
         &self,
         py: Python<'py>,
         rows: Vec<Bound<'py, PyBytes>>,
-        truncate_to: Option<usize>,
-        truncation_side: &str,
-        width: Option<usize>,
-        multiple_of: Option<usize>,
-        max_length: Option<usize>,
-        padding_side: &str,
-        int64: bool,
-        special_mask: bool,
+        truncation: TruncationArgs,
+        layout: LayoutArgs,
     ) -> PyResult<Batch<'py>> {
-        let layout = Layout {
-            width,
-            multiple_of,
-            max_len: max_length,
-            padding_side: parse_side("padding_side", padding_side)?,
-            int64,
-        };
+        let (layout, special) = layout.parse()?;
         let slices: Vec<&[u8]> = rows.iter().map(|r| r.as_bytes()).collect();
-        match truncate_to {
-            None => lay_out(py, &layout, &slices, special_mask),
+        match truncation.0 {
+            None => lay_out(py, &layout, &slices, special),
             Some(keep) => {
-                let side = parse_side("truncation_side", truncation_side)?;
-                let scheme = self.codec.scheme();
-                let cut: Vec<Vec<u8>> = slices
-                    .iter()
-                    .map(|r| {
-                        let whole = r.len().div_ceil(4) * 4;
-                        let mut row = r.to_vec();
-                        row.resize(whole, bygpt_codec_core::FILLER);
-                        truncate_row(scheme, &row, whole_blocks(keep), side)
-                    })
-                    .collect();
-                lay_out(py, &layout, &cut, special_mask)
+                let side = parse_side("truncation_side", &truncation.1)?;
+                let cut = truncate_rows(self.codec.scheme(), &slices, keep, side);
+                lay_out(py, &layout, &cut, special)
             }
         }
     }
@@ -565,45 +535,41 @@ impl PyIncrementalDecoder {
     }
 }
 
-/// The 2-byte table of a table-driven scheme, for tests that re-derive it.
+/// The code tables of a table-driven scheme, for tests that re-derive them:
+/// (code points of the 1-byte codes 0x00..0xDF, the 2-byte table).
 #[pyfunction]
-fn _two_byte_table(scheme: &str) -> PyResult<Vec<u16>> {
+fn _code_tables(scheme: &str) -> PyResult<(Vec<u16>, Vec<u16>)> {
     let scheme = parse_scheme(scheme)?;
-    let table = scheme
-        .two_byte_table()
-        .ok_or_else(|| PyValueError::new_err(format!("{scheme} has no 2-byte table")))?;
-    Ok(table.to_vec())
-}
-
-/// The code points of the 1-byte codes 0x00..0xDF of a table-driven scheme.
-#[pyfunction]
-fn _one_byte_table(scheme: &str) -> PyResult<Vec<u16>> {
-    let scheme = parse_scheme(scheme)?;
-    let table = scheme
-        .one_byte_table()
-        .ok_or_else(|| PyValueError::new_err(format!("{scheme} has no 1-byte table")))?;
-    Ok(table.to_vec())
+    match (scheme.one_byte_table(), scheme.two_byte_table()) {
+        (Some(one), Some(two)) => Ok((one.to_vec(), two.to_vec())),
+        _ => Err(PyValueError::new_err(format!("{scheme} has no code tables"))),
+    }
 }
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCodec>()?;
     m.add_class::<PyIncrementalDecoder>()?;
-    m.add_function(wrap_pyfunction!(_two_byte_table, m)?)?;
-    m.add_function(wrap_pyfunction!(_one_byte_table, m)?)?;
+    m.add_function(wrap_pyfunction!(_code_tables, m)?)?;
     stream::register(m)?;
     m.add("SCHEMES", Scheme::ALL.iter().map(|s| s.name()).collect::<Vec<_>>())?;
     m.add("SCHEME_IDS", Scheme::ALL.iter().map(|s| (s.name(), s.id())).collect::<Vec<_>>())?;
-    m.add("BLOCK", bygpt_codec_core::BLOCK)?;
-    m.add("FILLER", bygpt_codec_core::FILLER)?;
-    m.add("SPECIAL_LEAD", bygpt_codec_core::SPECIAL_LEAD)?;
-    m.add("BOS", bygpt_codec_core::BOS)?;
-    m.add("EOS", bygpt_codec_core::EOS)?;
-    m.add("MASK", bygpt_codec_core::MASK)?;
-    m.add("BOS_ID", bygpt_codec_core::BOS_ID)?;
-    m.add("EOS_ID", bygpt_codec_core::EOS_ID)?;
-    m.add("MASK_ID", bygpt_codec_core::MASK_ID)?;
-    m.add("FIRST_USER_SPECIAL_ID", bygpt_codec_core::FIRST_USER_ID)?;
-    m.add("MAX_SPECIAL_ID", bygpt_codec_core::MAX_ID)?;
+    use bygpt_codec_core as core;
+    let numbers = [
+        ("BLOCK", core::BLOCK as u32),
+        ("FILLER", u32::from(core::FILLER)),
+        ("SPECIAL_LEAD", u32::from(core::SPECIAL_LEAD)),
+        ("BOS_ID", core::BOS_ID),
+        ("EOS_ID", core::EOS_ID),
+        ("MASK_ID", core::MASK_ID),
+        ("FIRST_USER_SPECIAL_ID", core::FIRST_USER_ID),
+        ("MAX_SPECIAL_ID", core::MAX_ID),
+    ];
+    for (name, value) in numbers {
+        m.add(name, value)?;
+    }
+    for (name, value) in [("BOS", core::BOS), ("EOS", core::EOS), ("MASK", core::MASK)] {
+        m.add(name, value)?;
+    }
     Ok(())
 }

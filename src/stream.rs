@@ -99,50 +99,46 @@ fn run_detached<E: std::fmt::Display + Send>(
     })
 }
 
-/// Encodes the whole of `in_fd` (UTF-8) into `out_fd`; returns (bytes read, bytes written).
+/// Transcodes the whole of `in_fd` into `out_fd`; returns (bytes read,
+/// bytes written). `direction` "encode": UTF-8 text in, `errors` "strict" or
+/// "surrogateescape", `special_tokens` wraps the text in <|bos|>/<|eos|>.
+/// "decode": encoded bytes in, UTF-8 out, `errors` "strict", "replace" or
+/// "surrogateescape", `special_tokens` keeps special blocks as their names.
 #[pyfunction]
-#[pyo3(signature = (scheme_name, in_fd, out_fd, *, errors, add_special_tokens, in_name, out_name, progress = None))]
+#[pyo3(signature = (direction, scheme_name, in_fd, out_fd, *, errors, special_tokens, in_name, out_name, progress = None))]
 #[allow(clippy::too_many_arguments)]
-pub fn _encode_fd(
+pub fn _transcode_fd(
     py: Python<'_>,
+    direction: &str,
     scheme_name: &str,
     in_fd: i32,
     out_fd: i32,
     errors: &str,
-    add_special_tokens: bool,
+    special_tokens: bool,
     in_name: &str,
     out_name: &str,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<(u64, u64)> {
-    let mut enc = StreamEncoder::new(parse_scheme(scheme_name)?, input_errors(errors)?, add_special_tokens);
-    let step: Step<'_, _> = Box::new(move |d, last, o| enc.encode(d, last, o));
-    run_detached(py, in_fd, Some(out_fd), (in_name, out_name), progress, step)
-}
-
-/// Decodes the whole of `in_fd` into UTF-8 on `out_fd`; returns (bytes read,
-/// bytes written). `errors`: "strict", "replace" or "surrogateescape".
-#[pyfunction]
-#[pyo3(signature = (scheme_name, in_fd, out_fd, *, errors, skip_special_tokens, in_name, out_name, progress = None))]
-#[allow(clippy::too_many_arguments)]
-pub fn _decode_fd(
-    py: Python<'_>,
-    scheme_name: &str,
-    in_fd: i32,
-    out_fd: i32,
-    errors: &str,
-    skip_special_tokens: bool,
-    in_name: &str,
-    out_name: &str,
-    progress: Option<Py<PyAny>>,
-) -> PyResult<(u64, u64)> {
-    let policy = Utf8Errors::from_name(errors).ok_or_else(|| {
-        PyValueError::new_err(format!(
-            "errors must be 'strict', 'replace' or 'surrogateescape', not {errors:?}"
-        ))
-    })?;
-    let mut dec = Utf8StreamDecoder::new(Codec::new(parse_scheme(scheme_name)?), policy, skip_special_tokens);
-    let step: Step<'_, _> = Box::new(move |d, last, o| dec.decode(d, last, o));
-    run_detached(py, in_fd, Some(out_fd), (in_name, out_name), progress, step)
+    let scheme = parse_scheme(scheme_name)?;
+    let names = (in_name, out_name);
+    match direction {
+        "encode" => {
+            let mut enc = StreamEncoder::new(scheme, input_errors(errors)?, special_tokens);
+            let step: Step<'_, _> = Box::new(move |d, last, o| enc.encode(d, last, o));
+            run_detached(py, in_fd, Some(out_fd), names, progress, step)
+        }
+        "decode" => {
+            let policy = Utf8Errors::from_name(errors).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "errors must be 'strict', 'replace' or 'surrogateescape', not {errors:?}"
+                ))
+            })?;
+            let mut dec = Utf8StreamDecoder::new(Codec::new(scheme), policy, !special_tokens);
+            let step: Step<'_, _> = Box::new(move |d, last, o| dec.decode(d, last, o));
+            run_detached(py, in_fd, Some(out_fd), names, progress, step)
+        }
+        other => Err(PyValueError::new_err(format!("direction must be 'encode' or 'decode', not {other:?}"))),
+    }
 }
 
 /// (scheme, chars, bytes, filler, straddling)
@@ -202,8 +198,7 @@ pub fn _pack_jsonl<'py>(
 
 /// Registers the functions above on the `_native` module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(_encode_fd, m)?)?;
-    m.add_function(wrap_pyfunction!(_decode_fd, m)?)?;
+    m.add_function(wrap_pyfunction!(_transcode_fd, m)?)?;
     m.add_function(wrap_pyfunction!(_stats_fd, m)?)?;
     m.add_function(wrap_pyfunction!(_pack_jsonl, m)?)?;
     Ok(())

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 # light, so the command line starts fast and never spins up BLAS threads.
 
 
-
 @dataclass(frozen=True)
 class EncodingStats:
     """How a scheme packs one text (special tokens not counted)."""
@@ -170,7 +169,7 @@ class Codec(_Codec):
         if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
         bos, eos = _specials(add_special_tokens, add_bos, add_eos)
-        return self._encode(text, parse_special=bool(parse_special), bos=bos, eos=eos)
+        return self._encode(text, (bool(parse_special), bos, eos, (None, "right")))
 
     def encode_rows(
         self,
@@ -188,11 +187,8 @@ class Codec(_Codec):
         cores for large batches. Truncation works as in :meth:`encode_batch`."""
         texts = self._texts(texts)
         bos, eos = _specials(add_special_tokens, add_bos, add_eos)
-        limit = self._truncation(max_length, truncation)
-        side = _choice("truncation_side", truncation_side, ("right", "left"))
-        return self._encode_rows(
-            texts, parse_special=bool(parse_special), bos=bos, eos=eos, max_length=limit, truncation_side=side
-        )
+        cut = self._truncation(max_length, truncation, truncation_side)
+        return self._encode_rows(texts, (bool(parse_special), bos, eos, cut))
 
     def encode_batch(
         self,
@@ -232,18 +228,12 @@ class Codec(_Codec):
         """
         texts = self._texts(texts)
         bos, eos = _specials(add_special_tokens, add_bos, add_eos)
-        limit = self._truncation(max_length, truncation)
-        layout = self._layout(padding_side, padding, max_length, pad_to_multiple_of, return_tensors)
-        side = _choice("truncation_side", truncation_side, ("right", "left"))
         buffers = self._encode_batch(
             texts,
-            parse_special=bool(parse_special),
-            bos=bos,
-            eos=eos,
-            truncate_to=limit,
-            truncation_side=side,
-            special_mask=bool(return_special_tokens_mask),
-            **layout,
+            (bool(parse_special), bos, eos, self._truncation(max_length, truncation, truncation_side)),
+            self._layout(
+                padding_side, padding, max_length, pad_to_multiple_of, return_tensors, return_special_tokens_mask
+            ),
         )
         return _as_arrays(buffers, return_tensors)
 
@@ -270,13 +260,12 @@ class Codec(_Codec):
         if isinstance(rows, (bytes, bytearray, memoryview, str)):
             raise TypeError("rows must be a list of rows (bytes, arrays or lists of ints), not one row")
         data = [r if type(r) is bytes else _convert.as_bytes(r) for r in rows]
-        layout = self._layout(padding_side, padding, max_length, pad_to_multiple_of, return_tensors)
         buffers = self._pad_rows(
             data,
-            truncate_to=self._truncation(max_length, truncation),
-            truncation_side=_choice("truncation_side", truncation_side, ("right", "left")),
-            special_mask=bool(return_special_tokens_mask),
-            **layout,
+            self._truncation(max_length, truncation, truncation_side),
+            self._layout(
+                padding_side, padding, max_length, pad_to_multiple_of, return_tensors, return_special_tokens_mask
+            ),
         )
         return _as_arrays(buffers, return_tensors)
 
@@ -297,17 +286,26 @@ class Codec(_Codec):
         return texts if isinstance(texts, list) else list(texts)
 
     @staticmethod
-    def _truncation(max_length: int | None, truncation: bool) -> int | None:
+    def _truncation(max_length: int | None, truncation: bool, side: str) -> tuple[int | None, str]:
+        """The native truncation arguments: (bytes to keep or None, side)."""
+        side = _choice("truncation_side", side, ("right", "left"))
         if not truncation:
-            return None
+            return None, side
         if max_length is None:
             raise ValueError("truncation needs max_length")
-        return _length("max_length", max_length)
+        return _length("max_length", max_length), side
 
     @staticmethod
     def _layout(
-        padding_side: str, padding: str, max_length: int | None, multiple: int | None, return_tensors: str
-    ) -> dict[str, Any]:
+        padding_side: str,
+        padding: str,
+        max_length: int | None,
+        multiple: int | None,
+        return_tensors: str,
+        special_mask: bool,
+    ) -> tuple[int | None, int | None, int | None, str, bool, bool]:
+        """The native layout arguments: (width, multiple_of, max_length,
+        padding_side, int64, special_mask)."""
         _choice("padding", padding, ("longest", "max_length"))
         _choice("return_tensors", return_tensors, ("np", "pt"))
         if padding == "max_length" and max_length is None:
@@ -315,13 +313,14 @@ class Codec(_Codec):
         limit = None if max_length is None else _length("max_length", max_length)
         if multiple is not None and (isinstance(multiple, bool) or not isinstance(multiple, int) or multiple <= 0):
             raise ValueError(f"pad_to_multiple_of must be a positive int, not {multiple!r}")
-        return {
-            "padding_side": _choice("padding_side", padding_side, ("right", "left")),
-            "width": limit if padding == "max_length" else None,
-            "multiple_of": None if multiple is None else min(multiple, _HUGE),
-            "max_length": limit,
-            "int64": return_tensors == "pt",  # torch wants int64 ids: written directly, in parallel
-        }
+        return (
+            limit if padding == "max_length" else None,
+            None if multiple is None else min(multiple, _HUGE),
+            limit,
+            _choice("padding_side", padding_side, ("right", "left")),
+            return_tensors == "pt",  # torch wants int64 ids: written directly, in parallel
+            bool(special_mask),
+        )
 
     def decode_batch(
         self,

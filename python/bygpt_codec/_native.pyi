@@ -1,9 +1,13 @@
 """Type stubs for the Rust extension (bygpt_codec._native)."""
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
+
+Errors = Literal["strict", "replace"]
+Side = Literal["right", "left"]
 
 SCHEMES: list[str]
+SCHEME_IDS: list[tuple[str, int]]
 BLOCK: int
 FILLER: int
 SPECIAL_LEAD: int
@@ -14,6 +18,16 @@ BOS_ID: int
 EOS_ID: int
 MASK_ID: int
 FIRST_USER_SPECIAL_ID: int
+MAX_SPECIAL_ID: int
+
+# The padded buffers of a batch: (ids, mask, special mask or None, rows, width).
+_Batch = tuple[bytearray, bytearray, bytearray | None, int, int]
+# (bytes to keep or None, side)
+_Truncation = tuple[int | None, Side]
+# (parse_special, bos, eos, truncation)
+_Encoding = tuple[bool, bool, bool, _Truncation]
+# (width or None, multiple_of, max_length, padding_side, int64, special_mask)
+_Layout = tuple[int | None, int | None, int | None, Side, bool, bool]
 
 class _Codec:
     def __new__(
@@ -23,64 +37,61 @@ class _Codec:
     def scheme(self) -> str: ...
     def _special_tokens(self) -> list[tuple[str, int]]: ...
     def special_bytes(self, name: str) -> bytes: ...
-    def encode(self, text: str, *, parse_special: bool = False, add_special_tokens: bool = False) -> bytes: ...
-    def decode(self, data: Any, *, errors: str = "strict", skip_special_tokens: bool = False) -> str: ...
-    def _encode_batch(
-        self,
-        texts: list[str],
-        *,
-        left: bool,
-        max_length: int | None,
-        truncation: bool,
-        pad_to_max_length: bool,
-        parse_special: bool,
-        add_special_tokens: bool,
-        int64: bool = False,
-    ) -> tuple[bytearray, bytearray, int, int]: ...
-    def _decode_rows(self, rows: list[bytes], *, errors: str, skip_special_tokens: bool) -> list[str]: ...
-    def _decode_matrix(self, matrix: Any, width: int, *, errors: str, skip_special_tokens: bool) -> list[str]: ...
+    def _encode(self, text: str, encoding: _Encoding) -> bytes: ...
+    def decode(self, data: Any, *, errors: Errors = "strict", skip_special_tokens: bool = False) -> str: ...
+    def _encode_rows(self, texts: list[str], encoding: _Encoding) -> list[bytes]: ...
+    def _encode_batch(self, texts: list[str], encoding: _Encoding, layout: _Layout) -> _Batch: ...
+    def _pad_rows(self, rows: list[bytes], truncation: _Truncation, layout: _Layout) -> _Batch: ...
+    def _special_tokens_mask(self, row: bytes) -> bytes: ...
+    def _decode_rows(self, rows: list[bytes], *, errors: Errors, skip_special_tokens: bool) -> list[str]: ...
+    def _decode_matrix(self, matrix: Any, width: int, *, errors: Errors, skip_special_tokens: bool) -> list[str]: ...
     def incremental_decoder(
-        self, *, errors: str = "strict", skip_special_tokens: bool = False
+        self, *, errors: Errors = "strict", skip_special_tokens: bool = False
     ) -> IncrementalDecoder: ...
     def _byte_automaton(self) -> tuple[bytes, int, list[bool], bytes]: ...
     def _stats(self, text: str) -> tuple[int, int, int, int]: ...
 
 class IncrementalDecoder:
+    """One stream per decoder: a call from a second thread while one is running
+    raises RuntimeError."""
+
     def decode(self, chunk: Any, final: bool = False) -> str: ...
     def reset(self) -> None: ...
     @property
     def position(self) -> int: ...
+    @property
+    def pending(self) -> list[int]: ...
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def errors(self) -> Errors: ...
+    @property
+    def skip_special_tokens(self) -> bool: ...
 
-def _jp_table() -> list[int]: ...
+def _code_tables(scheme: str) -> tuple[list[int], list[int]]: ...
 
 # Streaming work for the command line (src/stream.rs). Each runs with the GIL
 # released and takes it back between 8 MB chunks to call ``progress(bytes_read)``
 # and to check for Ctrl-C. Bad input raises ValueError (message names
 # ``in_name``); I/O failures raise OSError naming ``in_name`` or ``out_name``.
-def _encode_fd(
+def _transcode_fd(
+    direction: Literal["encode", "decode"],
     scheme_name: str,
     in_fd: int,
     out_fd: int,
     *,
-    errors: str,
-    add_special_tokens: bool,
-    in_name: str,
-    out_name: str,
-    progress: Callable[[int], object] | None = None,
-) -> tuple[int, int]: ...
-def _decode_fd(
-    scheme_name: str,
-    in_fd: int,
-    out_fd: int,
-    *,
-    errors: str,
-    skip_special_tokens: bool,
+    errors: Literal["strict", "replace", "surrogateescape"],
+    special_tokens: bool,
     in_name: str,
     out_name: str,
     progress: Callable[[int], object] | None = None,
 ) -> tuple[int, int]: ...
 def _stats_fd(
-    in_fd: int, *, errors: str, in_name: str, progress: Callable[[int], object] | None = None
+    in_fd: int,
+    *,
+    errors: Literal["strict", "surrogateescape"],
+    in_name: str,
+    progress: Callable[[int], object] | None = None,
 ) -> tuple[list[tuple[str, int, int, int, int]], int]: ...
 def _pack_jsonl(
     scheme_name: str, block: bytes, *, field: str, skip_invalid: bool

@@ -180,12 +180,13 @@ def pack(
                 with Input(path) as src:
                     before = writer.bin.tell()
                     try:
-                        read, written = _native._encode_fd(
+                        read, written = _native._transcode_fd(
+                            "encode",
                             scheme,
                             src.fd,
                             writer.bin.fd,
                             errors="strict",
-                            add_special_tokens=True,
+                            special_tokens=True,
                             in_name=src.name,
                             out_name=writer.bin.name,
                             progress=lambda n, done=done: report(done + n),

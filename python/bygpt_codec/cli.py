@@ -81,7 +81,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
         return " (pass --errors surrogateescape to keep such bytes)" if args.errors == "strict" else ""
 
     def call(src: int, dst: int, **io) -> None:
-        _native._encode_fd(args.scheme, src, dst, errors=args.errors, add_special_tokens=args.add_special_tokens, **io)
+        special = args.add_special_tokens
+        _native._transcode_fd("encode", args.scheme, src, dst, errors=args.errors, special_tokens=special, **io)
 
     return _transcode(args, "encode", call, hint)
 
@@ -95,9 +96,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
         return ""
 
     def call(src: int, dst: int, **io) -> None:
-        _native._decode_fd(
-            args.scheme, src, dst, errors=args.errors, skip_special_tokens=args.skip_special_tokens, **io
-        )
+        special = not args.skip_special_tokens
+        _native._transcode_fd("decode", args.scheme, src, dst, errors=args.errors, special_tokens=special, **io)
 
     return _transcode(args, "decode", call, hint)
 

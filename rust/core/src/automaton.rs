@@ -15,7 +15,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use crate::codec::Codec;
-use crate::decode::{decode_chunk, DecodeOptions, Sink};
+use crate::decode::{decode_chunk, DecodeOptions, Rules, Sink, Span};
 use crate::scheme::BLOCK;
 
 /// No transition: the byte makes the stream invalid.
@@ -65,6 +65,7 @@ type Key = (u8, Vec<u8>);
 /// Explores the automaton of `codec` from its decoder (see the module docs).
 pub fn byte_automaton(codec: &Codec) -> ByteAutomaton {
     let strict = DecodeOptions::default();
+    let rules = Rules { specials: codec.special_tokens(), opts: &strict };
     let mut keys: Vec<Key> = Vec::new();
     let mut ids: HashMap<Key, usize> = HashMap::new();
     let mut edges: Vec<Vec<Option<usize>>> = Vec::new();
@@ -86,15 +87,7 @@ pub fn byte_automaton(codec: &Codec) -> ByteAutomaton {
             data.push(b);
             // The decoder sees the pending bytes at their real block offset.
             let base = u64::from(q);
-            match decode_chunk(
-                codec.scheme(),
-                codec.special_tokens(),
-                &data,
-                base,
-                false,
-                &strict,
-                &mut Nothing,
-            ) {
+            match decode_chunk(codec.scheme(), rules, Span { data: &data, base, last: false }, &mut Nothing) {
                 Err(_) => {}
                 Ok(stop) if stop == data.len() => {
                     let next_q = ((usize::from(q) + data.len()) % BLOCK) as u8;

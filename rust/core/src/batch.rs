@@ -66,6 +66,18 @@ pub fn truncate_row(scheme: Scheme, row: &[u8], keep: usize, side: Side) -> Vec<
     }
 }
 
+/// [`truncate_row`] for many rows given as any bytes: each is first completed
+/// to whole blocks with filler, and `keep` is rounded down to whole blocks.
+/// On all cores for large batches.
+pub fn truncate_rows(scheme: Scheme, rows: &[&[u8]], keep: usize, side: Side) -> Vec<Vec<u8>> {
+    let units = rows.iter().map(|r| r.len()).sum();
+    parallel::map(rows, units, PARALLEL_MIN, |_, r| {
+        let mut row = r.to_vec();
+        row.resize(own_len(r), FILLER);
+        truncate_row(scheme, &row, whole_blocks(keep), side)
+    })
+}
+
 /// How rows are laid out in a batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Layout {

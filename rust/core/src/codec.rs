@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::batch::{truncate_row, whole_blocks, Side};
 use crate::decode::{DecodeError, DecodeOptions, Sink};
-use crate::decoder::{Decoder, Split};
+use crate::decoder::Decoder;
 use crate::encoder::{pad_block, put_special, put_text, ByteOut, Cursor};
 use crate::parallel::{self, PARALLEL_MIN};
 use crate::scheme::{with_codes, Scheme, BLOCK};
@@ -192,28 +192,18 @@ impl Codec {
         self.decoder(*opts).decode(data, true, sink)
     }
 
-    /// Decodes a whole input into `sink`, in parallel pieces when it is large.
-    pub fn decode_parallel<S: Split>(
-        &self,
-        data: &[u8],
-        opts: &DecodeOptions,
-        sink: &mut S,
-    ) -> Result<(), DecodeError> {
-        self.decoder(*opts).decode_parallel(data, true, sink)
-    }
-
     /// Decodes into a Rust `String` (lone surrogates become U+FFFD there).
     pub fn decode_to_string(&self, data: &[u8], opts: &DecodeOptions) -> Result<String, DecodeError> {
-        let mut s = String::with_capacity(data.len() * 2);
-        self.decode_into(data, opts, &mut s)?;
-        Ok(s)
+        self.decode_to(data, opts, String::with_capacity(data.len() * 2))
     }
 
     /// Decodes into code points, lone surrogates kept.
     pub fn decode_to_code_points(&self, data: &[u8], opts: &DecodeOptions) -> Result<Vec<u32>, DecodeError> {
-        let mut v = Vec::with_capacity(data.len());
-        self.decode_into(data, opts, &mut v)?;
-        Ok(v)
+        self.decode_to(data, opts, Vec::with_capacity(data.len()))
+    }
+
+    fn decode_to<S: Sink>(&self, data: &[u8], opts: &DecodeOptions, mut sink: S) -> Result<S, DecodeError> {
+        self.decode_into(data, opts, &mut sink).map(|()| sink)
     }
 
     /// Decodes every row into a sink made by `new_sink(row_len)`, then turns

@@ -159,7 +159,23 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// Decodes `data`, whose first byte sits at offset `base` of the stream.
+/// How to decode: the codec's special tokens and the call's options.
+#[derive(Clone, Copy)]
+pub(crate) struct Rules<'a> {
+    pub specials: &'a SpecialTokens,
+    pub opts: &'a DecodeOptions,
+}
+
+/// A stretch of the stream: `data`, whose first byte sits at offset `base`,
+/// and whether it ends the stream.
+#[derive(Clone, Copy)]
+pub(crate) struct Span<'a> {
+    pub data: &'a [u8],
+    pub base: u64,
+    pub last: bool,
+}
+
+/// Decodes a span of the stream.
 ///
 /// Returns the index where decoding stopped. Below `data.len()` only when
 /// `last` is false and an incomplete unit starts there (the caller keeps those
@@ -167,18 +183,15 @@ impl std::error::Error for DecodeError {}
 /// past the end: the caller skips that many bytes of the next chunk.
 pub(crate) fn decode_chunk<S: Sink>(
     scheme: Scheme,
-    specials: &SpecialTokens,
-    data: &[u8],
-    base: u64,
-    last: bool,
-    opts: &DecodeOptions,
+    rules: Rules<'_>,
+    span: Span<'_>,
     sink: &mut S,
 ) -> Result<usize, DecodeError> {
     let step = match scheme.tables() {
-        Some(t) => table_chunk(t, specials, data, base, last, opts, sink),
-        None => utf8_chunk(specials, data, base, last, opts, sink),
+        Some(t) => table_chunk(t, rules, span, sink),
+        None => utf8_chunk(rules, span, sink),
     };
-    step.map_err(|(i, kind)| DecodeError { scheme, position: base + i as u64, kind })
+    step.map_err(|(i, kind)| DecodeError { scheme, position: span.base + i as u64, kind })
 }
 
 /// What went wrong and where, before it is turned into a [`DecodeError`].
@@ -212,13 +225,11 @@ fn be(bytes: &[u8]) -> u32 {
 
 fn table_chunk<S: Sink>(
     t: &Tables,
-    specials: &SpecialTokens,
-    data: &[u8],
-    base: u64,
-    last: bool,
-    opts: &DecodeOptions,
+    rules: Rules<'_>,
+    span: Span<'_>,
     sink: &mut S,
 ) -> Result<usize, Failure> {
+    let (Rules { specials, opts }, Span { data, base, last }) = (rules, span);
     let mut i = 0;
     let mut staged = [0u16; fast_decode::STAGE_BYTES];
     // Runs of whole blocks at a block boundary go through the fast path; a
@@ -326,14 +337,8 @@ fn utf8_shape(lead: u8) -> Option<(usize, u8, u8)> {
     }
 }
 
-fn utf8_chunk<S: Sink>(
-    specials: &SpecialTokens,
-    data: &[u8],
-    base: u64,
-    last: bool,
-    opts: &DecodeOptions,
-    sink: &mut S,
-) -> Result<usize, Failure> {
+fn utf8_chunk<S: Sink>(rules: Rules<'_>, span: Span<'_>, sink: &mut S) -> Result<usize, Failure> {
+    let (Rules { specials, opts }, Span { data, base, last }) = (rules, span);
     let mut i = 0;
     while i < data.len() {
         let lead = data[i];

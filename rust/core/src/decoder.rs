@@ -8,7 +8,9 @@
 use std::fmt;
 
 use crate::codec::Codec;
-use crate::decode::{decode_chunk, DecodeError, DecodeErrorKind, DecodeOptions, ErrorMode, Sink};
+use crate::decode::{
+    decode_chunk, DecodeError, DecodeErrorKind, DecodeOptions, ErrorMode, Rules, Sink, Span,
+};
 use crate::fast_decode::DROP;
 use crate::parallel::{self, PARALLEL_MIN};
 use crate::scheme::{utf8_code, BLOCK};
@@ -108,7 +110,7 @@ impl Decoder {
     /// resets for a new stream. On error the decoder is left as it was
     /// before the call (what the sink received is meaningless).
     pub fn decode<S: Sink>(&mut self, src: &[u8], last: bool, sink: &mut S) -> Result<(), DecodeError> {
-        self.run(src, last, sink, |d, data, base, last, sink| d.decode_run(data, base, last, sink))
+        self.run(src, last, sink, |d, span, sink| d.decode_run(span, sink))
     }
 
     /// As [`decode`](Self::decode), with large chunks cut into pieces that
@@ -119,23 +121,18 @@ impl Decoder {
         last: bool,
         sink: &mut S,
     ) -> Result<(), DecodeError> {
-        self.run(src, last, sink, |d, data, base, last, sink| {
-            if data.len() < d.parallel_min {
-                d.decode_run(data, base, last, sink)
+        self.run(src, last, sink, |d, span, sink| {
+            if span.data.len() < d.parallel_min {
+                d.decode_run(span, sink)
             } else {
-                d.decode_pieces(data, base, last, sink)
+                d.decode_pieces(span, sink)
             }
         })
     }
 
-    fn decode_run<S: Sink>(
-        &self,
-        data: &[u8],
-        base: u64,
-        last: bool,
-        sink: &mut S,
-    ) -> Result<usize, DecodeError> {
-        decode_chunk(self.codec.scheme(), self.codec.special_tokens(), data, base, last, &self.opts, sink)
+    fn decode_run<S: Sink>(&self, span: Span<'_>, sink: &mut S) -> Result<usize, DecodeError> {
+        let rules = Rules { specials: self.codec.special_tokens(), opts: &self.opts };
+        decode_chunk(self.codec.scheme(), rules, span, sink)
     }
 
     /// The chunk protocol, shared by both entry points: skip what a replaced
@@ -146,7 +143,7 @@ impl Decoder {
         mut src: &[u8],
         last: bool,
         sink: &mut S,
-        body: impl Fn(&Self, &[u8], u64, bool, &mut S) -> Result<usize, DecodeError>,
+        body: impl Fn(&Self, Span<'_>, &mut S) -> Result<usize, DecodeError>,
     ) -> Result<(), DecodeError> {
         let mut at = Position { offset: self.offset, skip: self.skip };
         let k = at.skip.min(src.len() as u64) as usize;
@@ -161,7 +158,7 @@ impl Decoder {
             let held = pending.len();
             pending.extend_from_slice(&src[..take]);
             let head_last = last && take == src.len();
-            let stop = body(self, &pending, at.offset, head_last, sink)?;
+            let stop = body(self, Span { data: &pending, base: at.offset, last: head_last }, sink)?;
             if stop < held {
                 // Still unfinished: `src` was too short to finish it.
                 debug_assert!(take == src.len() && !head_last);
@@ -184,7 +181,7 @@ impl Decoder {
             at.offset += k as u64;
             pending.clear();
         }
-        let stop = body(self, src, at.offset, last, sink)?;
+        let stop = body(self, Span { data: src, base: at.offset, last }, sink)?;
         pending.clear();
         pending.extend_from_slice(src.get(stop..).unwrap_or_default());
         at.skip += stop.saturating_sub(src.len()) as u64;
@@ -200,13 +197,8 @@ impl Decoder {
 
     /// Decodes `data` (at stream offset `base`) in parallel pieces cut at
     /// block boundaries where no character can span the cut.
-    fn decode_pieces<S: Split>(
-        &self,
-        data: &[u8],
-        base: u64,
-        last: bool,
-        sink: &mut S,
-    ) -> Result<usize, DecodeError> {
+    fn decode_pieces<S: Split>(&self, span: Span<'_>, sink: &mut S) -> Result<usize, DecodeError> {
+        let Span { data, base, last } = span;
         let table = self.codec.scheme().tables().is_some();
         let ok = |p: usize| (base + p as u64) % BLOCK as u64 == 0 && (table || !is_continuation(data[p]));
         let ranges = parallel::pieces(data.len(), self.parallel_min / 4, 64, ok);
@@ -217,7 +209,7 @@ impl Decoder {
             let piece = &data[r.clone()];
             let at = base + r.start as u64;
             let is_last = k + 1 == n;
-            *stopped = match self.decode_run(piece, at, last && is_last, part) {
+            *stopped = match self.decode_run(Span { data: piece, base: at, last: last && is_last }, part) {
                 Ok(stop) if !is_last && stop < piece.len() => {
                     self.finish_piece(piece, stop, data[r.end], at, part)
                 }

@@ -45,7 +45,9 @@ mod text;
 mod utf8_input;
 
 pub use automaton::{byte_automaton, ByteAutomaton, DEAD};
-pub use batch::{special_tokens_mask, truncate_row, whole_blocks, Layout, LayoutError, Plan, Side};
+pub use batch::{
+    special_tokens_mask, truncate_row, truncate_rows, whole_blocks, Layout, LayoutError, Plan, Side,
+};
 pub use codec::{Codec, EncodeOptions, LimitTooSmall};
 pub use decode::{DecodeError, DecodeErrorKind, DecodeOptions, ErrorMode, Sink};
 pub use decoder::{Decoder, Split, Utf8DecodeError, Utf8Errors, Utf8Out, Utf8StreamDecoder};
