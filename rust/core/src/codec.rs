@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::batch::{truncate_row, whole_blocks, Side};
 use crate::decode::{DecodeError, DecodeOptions, Sink};
 use crate::decoder::Decoder;
-use crate::encoder::{pad_block, put_special, put_text, ByteOut, Cursor};
+use crate::encoder::{pad_block, put_special, put_text, Budget, ByteOut, Cursor, Room};
 use crate::parallel::{self, PARALLEL_MIN};
 use crate::scheme::{with_codes, Scheme, BLOCK};
 use crate::special::{SpecialTokenError, SpecialTokens, BOS_ID, EOS_ID};
@@ -132,20 +132,18 @@ impl Codec {
         out: &mut Vec<u8>,
     ) -> Result<bool, LimitTooSmall> {
         let room = opts.text_room()?;
-        let parse = opts.parse_special.then_some(&self.inner.specials);
         let start = out.len();
-        let mut at = Cursor::at(0);
-        // Enough for typical text; the writer grows if a text needs more.
-        let hint = (2 * text.units()).min(room) + 2 * BLOCK;
-        let mut w = ByteOut::new(out, hint);
         if opts.bos {
-            put_special(&mut at, BOS_ID, &mut w);
+            put_special(&mut Cursor::at(0), BOS_ID, &mut ByteOut::new(out, BLOCK));
         }
+        // Right truncation stops the encoder early; left truncation keeps
+        // the end of the full encoding, below.
         let left = opts.truncation_side == Side::Left && room != usize::MAX;
-        at.room = if left { usize::MAX } else { room };
-        let complete = with_codes!(self.inner.scheme, |codes| put_text(codes, parse, text, &mut at, &mut w));
-        pad_block(&mut at, &mut w);
-        drop(w);
+        let complete = if room == usize::MAX || left {
+            self.put_text(text, opts, Cursor::at(0), out)
+        } else {
+            self.put_text(text, opts, Cursor { q: 0, budget: Room(room) }, out)
+        };
         let mut truncated = !complete;
         if left {
             // Keep the last whole blocks of the text's full encoding.
@@ -162,6 +160,23 @@ impl Codec {
             put_special(&mut at, EOS_ID, &mut ByteOut::new(out, BLOCK));
         }
         Ok(truncated)
+    }
+
+    /// Encodes the characters of `text` from `at` (a block start) and pads the
+    /// last block; false if the budget cut it short.
+    fn put_text<B: Budget>(
+        &self,
+        text: TextRef<'_>,
+        opts: &EncodeOptions,
+        mut at: Cursor<B>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let parse = opts.parse_special.then_some(&self.inner.specials);
+        // Enough for typical text; the writer grows if a text needs more.
+        let mut w = ByteOut::new(out, (2 * text.units()).min(at.budget.left()) + BLOCK);
+        let complete = with_codes!(self.inner.scheme, |codes| put_text(codes, parse, text, &mut at, &mut w));
+        pad_block(&mut at, &mut w);
+        complete
     }
 
     /// Encodes every text, on all cores when the batch is large.

@@ -110,34 +110,78 @@ impl Counts {
     }
 }
 
-/// Where the encoder stands: the block offset of the next byte, and how many
-/// more bytes it may write (for truncation; `usize::MAX` when unlimited).
+/// How many more bytes the encoder may write: [`Unlimited`], or a [`Room`]
+/// for truncation. A type, so the unlimited hot loops carry no check.
+pub(crate) trait Budget: Copy {
+    /// Takes `n` bytes; false (taking nothing) if they do not fit.
+    fn spend(&mut self, n: usize) -> bool;
+    /// Bytes left (`usize::MAX` when unlimited).
+    fn left(&self) -> usize;
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Unlimited;
+
+impl Budget for Unlimited {
+    #[inline(always)]
+    fn spend(&mut self, _n: usize) -> bool {
+        true
+    }
+    fn left(&self) -> usize {
+        usize::MAX
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Cursor {
+pub(crate) struct Room(pub usize);
+
+impl Budget for Room {
+    #[inline(always)]
+    fn spend(&mut self, n: usize) -> bool {
+        if n > self.0 {
+            return false;
+        }
+        self.0 -= n;
+        true
+    }
+    fn left(&self) -> usize {
+        self.0
+    }
+}
+
+/// Where the encoder stands: the block offset of the next byte, and its budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cursor<B: Budget = Unlimited> {
     pub q: usize,
-    pub room: usize,
+    pub budget: B,
 }
 
 impl Cursor {
     pub fn at(q: usize) -> Cursor {
-        Cursor { q: q % BLOCK, room: usize::MAX }
+        Cursor { q: q % BLOCK, budget: Unlimited }
     }
+}
 
+impl<B: Budget> Cursor<B> {
     #[inline(always)]
     fn take(&mut self, fill: usize, len: usize) -> bool {
         let n = fill + len;
-        if n > self.room {
+        if !self.budget.spend(n) {
             return false;
         }
-        self.room -= n;
-        self.q = (self.q + n) % BLOCK;
+        self.q = (self.q + n) & (BLOCK - 1);
         true
     }
 }
 
 /// Writes the code of `cp`; false (writing nothing) when it does not fit.
 #[inline(always)]
-pub(crate) fn put_code<C: Codes, O: Out>(codes: C, at: &mut Cursor, cp: u32, out: &mut O) -> bool {
+pub(crate) fn put_code<C: Codes, O: Out, B: Budget>(
+    codes: C,
+    at: &mut Cursor<B>,
+    cp: u32,
+    out: &mut O,
+) -> bool {
     let (code, len) = codes.code(cp);
     let q = at.q;
     let fill = fill_before(q, len, C::BLOCK_RULE);
@@ -149,7 +193,7 @@ pub(crate) fn put_code<C: Codes, O: Out>(codes: C, at: &mut Cursor, cp: u32, out
 }
 
 /// Writes the special block of `id`, which starts a block; false if it does not fit.
-pub(crate) fn put_special<O: Out>(at: &mut Cursor, id: u32, out: &mut O) -> bool {
+pub(crate) fn put_special<O: Out, B: Budget>(at: &mut Cursor<B>, id: u32, out: &mut O) -> bool {
     let fill = fill_before(at.q, BLOCK, true);
     if !at.take(fill, BLOCK) {
         return false;
@@ -159,35 +203,35 @@ pub(crate) fn put_special<O: Out>(at: &mut Cursor, id: u32, out: &mut O) -> bool
 }
 
 /// Fills the current block to its end (the end of an encoding).
-pub(crate) fn pad_block<O: Out>(at: &mut Cursor, out: &mut O) {
+pub(crate) fn pad_block<O: Out, B: Budget>(at: &mut Cursor<B>, out: &mut O) {
     let fill = fill_before(at.q, BLOCK, true);
     if fill > 0 {
-        // Always fits: limits are whole blocks.
-        at.room = at.room.saturating_sub(fill);
+        // Always fits: budgets are whole blocks.
+        at.budget.spend(fill);
         at.q = 0;
         out.pad(fill);
     }
 }
 
 /// Encodes the characters of `text` (special-token names parsed into their
-/// blocks when `specials` is given). Returns false if `at.room` cut it short:
+/// blocks when `specials` is given). Returns false if the budget cut it short:
 /// everything up to the first unit that did not fit is written.
-pub(crate) fn put_text<C: Codes, O: Out>(
+pub(crate) fn put_text<C: Codes, O: Out, B: Budget>(
     codes: C,
     specials: Option<&SpecialTokens>,
     text: TextRef<'_>,
-    at: &mut Cursor,
+    at: &mut Cursor<B>,
     out: &mut O,
 ) -> bool {
     with_code_points!(text, |it| put_units(codes, specials, it, at, out))
 }
 
 #[inline(always)]
-fn put_units<C: Codes, O: Out, I: Iterator<Item = u32> + Clone>(
+fn put_units<C: Codes, O: Out, B: Budget, I: Iterator<Item = u32> + Clone>(
     codes: C,
     specials: Option<&SpecialTokens>,
     mut it: I,
-    at: &mut Cursor,
+    at: &mut Cursor<B>,
     out: &mut O,
 ) -> bool {
     let Some(specials) = specials else {
@@ -276,7 +320,7 @@ mod tests {
     #[test]
     fn room_stops_before_the_first_code_that_does_not_fit() {
         let mut v = Vec::new();
-        let mut at = Cursor { q: 0, room: 4 };
+        let mut at = Cursor { q: 0, budget: Room(4) };
         {
             let mut out = ByteOut::new(&mut v, 0);
             assert!(!put_text(Utf8Codes, None, TextRef::Str("あい"), &mut at, &mut out));

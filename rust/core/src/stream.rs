@@ -209,7 +209,7 @@ impl Feed {
         &mut self,
         src: &[u8],
         last: bool,
-        mut f: impl FnMut(&[u8], u64) -> Result<(), usize>,
+        mut f: impl FnMut(&[u8], u64) -> Result<(), usize> + Send,
         error: impl Fn(usize, &[u8], u64, u64) -> E,
     ) -> Result<(), E> {
         let mut src = src;
@@ -240,19 +240,23 @@ impl Feed {
     fn run<E>(
         &mut self,
         part: &[u8],
-        f: &mut impl FnMut(&[u8], u64) -> Result<(), usize>,
+        f: &mut (impl FnMut(&[u8], u64) -> Result<(), usize> + Send),
         error: &impl Fn(usize, &[u8], u64, u64) -> E,
     ) -> Result<(), E> {
         if part.is_empty() {
             return Ok(());
         }
-        if let Err(bad) = f(part, self.position) {
+        // Newlines are counted (for the line numbers of errors, strict mode
+        // only) while the part is processed, not after it.
+        let position = self.position;
+        let strict = self.errors == InputErrors::Strict;
+        let (done, newlines) =
+            rayon::join(|| f(part, position), || if strict { count_newlines(part) } else { 0 });
+        if let Err(bad) = done {
             let line = self.lines + count_newlines(&part[..bad]) + 1;
             return Err(error(bad, part, self.position + bad as u64, line));
         }
-        if self.errors == InputErrors::Strict {
-            self.lines += count_newlines(part);
-        }
+        self.lines += newlines;
         self.position += part.len() as u64;
         Ok(())
     }

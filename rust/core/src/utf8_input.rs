@@ -68,18 +68,26 @@ pub(crate) fn for_each_char(
 ) -> Result<(), usize> {
     let mut at = 0;
     loop {
+        // Validate a window at a time, then decode it while it is in cache
+        // (and so that a caller stopping early does not validate the rest).
         let rest = &data[at..];
-        let (good, bad) = match simdutf8::compat::from_utf8(rest) {
-            Ok(_) => (rest.len(), 0),
+        let window = &rest[..rest.len().min(WINDOW)];
+        let (good, bad) = match simdutf8::compat::from_utf8(window) {
+            Ok(_) => (window.len(), 0),
+            // A character cut by the window's end: decode up to it, go on from it.
+            Err(e) if e.error_len().is_none() && window.len() < rest.len() => (e.valid_up_to(), 0),
             Err(e) => (e.valid_up_to(), e.error_len().unwrap_or(rest.len() - e.valid_up_to())),
         };
         if !decode_valid(&rest[..good], at, &mut f) {
             return Ok(());
         }
-        if bad == 0 {
-            return Ok(());
-        }
         at += good;
+        if bad == 0 {
+            if at == data.len() {
+                return Ok(());
+            }
+            continue;
+        }
         if errors == InputErrors::Strict {
             return Err(at);
         }
@@ -92,8 +100,21 @@ pub(crate) fn for_each_char(
     }
 }
 
-/// Decodes valid UTF-8 (checked by the caller) without checks: one 4-byte
-/// load per character. `base` is the index of `valid[0]` in the input.
+/// Bytes validated at a time by [`for_each_char`] (fits the L2 cache).
+const WINDOW: usize = 64 << 10;
+
+/// Sequence length by the lead byte's top 5 bits (valid UTF-8 only).
+const SEQ_LEN: [u8; 32] =
+    [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 3, 3, 4, 0];
+/// Per sequence length: the lead byte's payload mask, and the final right shift.
+const LEAD_MASK: [u32; 5] = [0, 0x7F, 0x1F, 0x0F, 0x07];
+const SHIFT: [u32; 5] = [0, 18, 12, 6, 0];
+
+/// Decodes valid UTF-8 (checked by the caller) without checks or branches on
+/// the sequence length (Japanese mixes ASCII and 3-byte sequences, which a
+/// branch would mispredict): one 4-byte load per character, its length from
+/// the lead byte, all four payloads merged and shifted into place.
+/// `base` is the index of `valid[0]` in the input.
 #[inline(always)]
 fn decode_valid(valid: &[u8], base: usize, f: &mut impl FnMut(u32, usize) -> bool) -> bool {
     let n = valid.len();
@@ -107,17 +128,10 @@ fn decode_valid(valid: &[u8], base: usize, f: &mut impl FnMut(u32, usize) -> boo
                 u32::from_le_bytes(tail)
             }
         };
-        let b0 = w & 0xFF;
-        // Japanese is mostly 3-byte sequences: test for those right after ASCII.
-        let (cp, len) = if b0 < 0x80 {
-            (b0, 1)
-        } else if b0 & 0xF0 == 0xE0 {
-            ((b0 & 0x0F) << 12 | (w >> 2 & 0xFC0) | (w >> 16 & 0x3F), 3)
-        } else if b0 < 0xE0 {
-            ((b0 & 0x1F) << 6 | (w >> 8 & 0x3F), 2)
-        } else {
-            ((b0 & 0x07) << 18 | (w >> 8 & 0x3F) << 12 | (w >> 16 & 0x3F) << 6 | (w >> 24 & 0x3F), 4)
-        };
+        let len = usize::from(SEQ_LEN[(w as usize & 0xFF) >> 3]);
+        let cp =
+            ((w & LEAD_MASK[len]) << 18 | (w >> 8 & 0x3F) << 12 | (w >> 16 & 0x3F) << 6 | (w >> 24 & 0x3F))
+                >> SHIFT[len];
         i += len;
         if !f(cp, base + i) {
             return false;
