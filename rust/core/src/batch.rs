@@ -227,10 +227,13 @@ fn fill_row<const W: usize>(
         Side::Left => width - own,
     };
     let end = start + own;
-    set::<W>(ids, 0..width, FILLER);
+    // Each value written once: padding, the row, its completing filler.
+    set::<W>(ids, 0..start, FILLER);
     copy::<W>(ids, start, row);
-    set::<W>(mask, 0..width, 0);
+    set::<W>(ids, start + row.len()..width, FILLER);
+    set::<W>(mask, 0..start, 0);
     set::<W>(mask, start..end, 1);
+    set::<W>(mask, end..width, 0);
     if let Some(special) = special {
         set::<W>(special, 0..width, 1);
         set::<W>(special, start..end, 0);

@@ -40,13 +40,16 @@ impl<'a> ByteOut<'a> {
         ByteOut { ptr: out.as_mut_ptr(), cap: out.capacity(), out, pos }
     }
 
+    /// Grows `out` (whose first `pos` bytes are written): its new buffer and
+    /// capacity. Not a method: were the writer's address to escape into an
+    /// out-of-line call, its fields could no longer live in registers.
     #[cold]
-    fn grow(&mut self) {
+    #[inline(never)]
+    fn grow(out: &mut Vec<u8>, pos: usize) -> (*mut u8, usize) {
         // SAFETY: every byte below pos is written (see put).
-        unsafe { self.out.set_len(self.pos) };
-        self.out.reserve(self.pos / 2 + 64);
-        self.ptr = self.out.as_mut_ptr();
-        self.cap = self.out.capacity();
+        unsafe { out.set_len(pos) };
+        out.reserve(pos / 2 + 64);
+        (out.as_mut_ptr(), out.capacity())
     }
 }
 
@@ -54,7 +57,7 @@ impl Out for ByteOut<'_> {
     #[inline(always)]
     fn put(&mut self, code: u32, len: usize, fill: usize, _crosses: bool) {
         if self.pos + 8 > self.cap {
-            self.grow();
+            (self.ptr, self.cap) = Self::grow(self.out, self.pos);
         }
         // Filler in the low `fill` bytes, the code above them: fill + len <= 7.
         let word = u64::from(code) << (8 * fill) | ((1u64 << (8 * fill)) - 1);
@@ -193,6 +196,7 @@ pub(crate) fn put_code<C: Codes, O: Out, B: Budget>(
 }
 
 /// Writes the special block of `id`, which starts a block; false if it does not fit.
+#[inline(always)]
 pub(crate) fn put_special<O: Out, B: Budget>(at: &mut Cursor<B>, id: u32, out: &mut O) -> bool {
     let fill = fill_before(at.q, BLOCK, true);
     if !at.take(fill, BLOCK) {
@@ -216,6 +220,10 @@ pub(crate) fn pad_block<O: Out, B: Budget>(at: &mut Cursor<B>, out: &mut O) {
 /// Encodes the characters of `text` (special-token names parsed into their
 /// blocks when `specials` is given). Returns false if the budget cut it short:
 /// everything up to the first unit that did not fit is written.
+// Inlined into its callers, where the writer and cursor are locals: behind a
+// reference the compiler must assume each code's store may overwrite them,
+// and reloads and re-stores them for every character.
+#[inline(always)]
 pub(crate) fn put_text<C: Codes, O: Out, B: Budget>(
     codes: C,
     specials: Option<&SpecialTokens>,
@@ -223,7 +231,12 @@ pub(crate) fn put_text<C: Codes, O: Out, B: Budget>(
     at: &mut Cursor<B>,
     out: &mut O,
 ) -> bool {
-    with_code_points!(text, |it| put_units(codes, specials, it, at, out))
+    // The cursor is copied in and out so that it lives in registers in the
+    // loop, whatever the caller does with its address.
+    let mut cur = *at;
+    let complete = with_code_points!(text, |it| put_units(codes, specials, it, &mut cur, out));
+    *at = cur;
+    complete
 }
 
 #[inline(always)]
@@ -235,7 +248,17 @@ fn put_units<C: Codes, O: Out, B: Budget, I: Iterator<Item = u32> + Clone>(
     out: &mut O,
 ) -> bool {
     let Some(specials) = specials else {
-        return it.all(|cp| put_code(codes, at, cp, out));
+        // A plain loop over a local cursor: the loop-carried block offset
+        // then stays in a register.
+        let mut cur = *at;
+        for cp in it {
+            if !put_code(codes, &mut cur, cp, out) {
+                *at = cur;
+                return false;
+            }
+        }
+        *at = cur;
+        return true;
     };
     loop {
         let here = it.clone();
@@ -259,7 +282,7 @@ fn put_units<C: Codes, O: Out, B: Budget, I: Iterator<Item = u32> + Clone>(
 
 /// Encodes UTF-8 bytes (cut at character boundaries); in strict mode the
 /// first bad byte stops it with `Err(its index)`, after the codes before it.
-#[inline]
+#[inline(always)] // see put_text
 pub(crate) fn put_utf8<C: Codes, O: Out>(
     codes: C,
     data: &[u8],
@@ -267,7 +290,10 @@ pub(crate) fn put_utf8<C: Codes, O: Out>(
     at: &mut Cursor,
     out: &mut O,
 ) -> Result<(), usize> {
-    for_each_char(data, errors, |cp, _| put_code(codes, at, cp, out))
+    let mut cur = *at; // in registers: see put_text
+    let walked = for_each_char(data, errors, |cp, _| put_code(codes, &mut cur, cp, out));
+    *at = cur;
+    walked
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ pub(crate) fn escape(byte: u8) -> u32 {
 /// mode; in strict mode the first one stops the walk with `Err(its index)`.
 /// `data` must have been cut at [`is_boundary`] positions, so a sequence
 /// unfinished at its end is bad.
-#[inline]
+#[inline(always)] // so that `f`'s state lives in the caller's registers
 pub(crate) fn for_each_char(
     data: &[u8],
     errors: InputErrors,
