@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bygpt_codec.constants import BLOCK, PAD_ID
+
 # Presets. ``6.5b`` follows the numbers given for byGPT-JP (hidden 4096, 32
 # layers, 32 heads, intermediate 11008, 2,880 blocks = 11,520 bytes of
 # context); everything else is a Llama-style default, see docs/model.md.
@@ -33,6 +35,9 @@ _PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+HEADS = ("independent", "chained")
+
+
 @dataclass
 class ByGPTConfig:
     """Hyper-parameters of :class:`~bygpt_model.ByGPTForCausalLM`.
@@ -48,7 +53,7 @@ class ByGPTConfig:
     intermediate_size: int = 176
     max_position_embeddings: int = 256
     vocab_size: int = 256
-    bytes_per_block: int = 4
+    bytes_per_block: int = BLOCK
     # Width of each per-slot byte embedding before the merge projection;
     # ``None`` means hidden_size // bytes_per_block, so the concatenation of
     # the slots is exactly hidden_size wide.
@@ -56,9 +61,21 @@ class ByGPTConfig:
     rms_norm_eps: float = 1e-5
     rope_theta: float = 10000.0
     initializer_range: float = 0.02
-    pad_token_id: int = 255
+    pad_token_id: int = PAD_ID
+    # "independent": the card's K heads on one hidden state. "chained": head
+    # k also sees bytes 0..k-1 of the block it predicts (see ChainedHeads).
+    heads: str = "independent"
+    # The byte encoding the model reads and writes (a bygpt_codec scheme):
+    # generate keeps its output valid in it and stops at its code boundaries.
+    scheme: str = "jpblock"
 
     def __post_init__(self) -> None:
+        from bygpt_codec import SCHEMES
+
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, not {self.scheme!r}")
+        if self.heads not in HEADS:
+            raise ValueError(f"heads must be one of {HEADS}, not {self.heads!r}")
         if self.byte_embedding_size is None:
             self.byte_embedding_size = self.hidden_size // self.bytes_per_block
         if self.hidden_size % self.num_attention_heads:
