@@ -183,7 +183,7 @@ def main() -> None:
     if device.type == "cpu":
         # On a busy machine torch's spinning OpenMP threads wait for each
         # other at every operator; use the cores that are actually free.
-        torch.set_num_threads(args.threads or serving.pick_cpu_threads(small_model=config.hidden_size <= 128))
+        torch.set_num_threads(args.threads or serving.pick_cpu_threads(small_model=config.hidden_size < 128))
     torch.manual_seed(0)
     previous_dtype = torch.get_default_dtype()
     torch.set_default_dtype(dtype)  # build the random weights directly in dtype, on the device

@@ -24,6 +24,16 @@ _PRESETS: dict[str, dict[str, Any]] = {
         intermediate_size=176,
         max_position_embeddings=256,
     ),
+    # A CPU-sized model for experiments (benchmarks/encoding_lm.py): about
+    # 0.9M parameters, a 1,024-byte context.
+    "small": dict(
+        hidden_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=352,
+        max_position_embeddings=256,
+    ),
     "6.5b": dict(
         hidden_size=4096,
         num_hidden_layers=32,
@@ -98,8 +108,8 @@ class ByGPTConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> ByGPTConfig:
-        """A named configuration, ``"tiny"`` or ``"6.5b"``; keyword arguments
-        override single fields."""
+        """A named configuration, ``"tiny"``, ``"small"`` or ``"6.5b"``;
+        keyword arguments override single fields."""
         key = name.lower()
         if key not in _PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose from {sorted(_PRESETS)}")

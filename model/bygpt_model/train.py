@@ -299,7 +299,7 @@ def train(args: TrainArgs) -> dict[str, Any]:
     device = _device(args)
     probe = ByGPTConfig.preset(args.preset, **args.overrides)
     if device.type == "cpu":
-        torch.set_num_threads(args.threads or pick_cpu_threads(small_model=probe.hidden_size <= 128))
+        torch.set_num_threads(args.threads or pick_cpu_threads(small_model=probe.hidden_size < 128))
     length = args.window or min(probe.max_length_bytes, 1024)
     data = Windows(args, length)
     config = build_config(args, data.scheme)
