@@ -16,6 +16,9 @@ from bygpt_model.stopping import StopMatcher, normalize_stop_sequences  # noqa: 
 from .scripting import expected_output, reference_stop  # noqa: E402
 
 PAD = 255
+# The compile tests run on CUDA where there is one (the serving path: compile
+# plus CUDA graphs), else on the CPU.
+_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _prompt(seed: int, blocks: int) -> torch.Tensor:
@@ -554,10 +557,17 @@ def test_compile_falls_back_to_eager(tiny_model, monkeypatch):
     not os.environ.get("BYGPT_TEST_COMPILE"),
     reason="torch.compile takes ~30 s per shape on a small CPU; set BYGPT_TEST_COMPILE=1",
 )
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # the compiled step must not fall back to eager
 def test_compiled_decode_step_matches_eager(tiny_model):
+    model = tiny_model.to(_DEVICE)
     ids, mask = _left_pad([_prompt(90, 2), _prompt(91, 4)])
-    want = tiny_model.generate(ids, attention_mask=mask, max_new_tokens=64)
-    assert torch.equal(tiny_model.generate(ids, attention_mask=mask, max_new_tokens=64, compile=True), want)
+    ids, mask = ids.to(_DEVICE), mask.to(_DEVICE)
+    for kw in (dict(), dict(do_sample=True, top_k=30)):
+        gen = torch.Generator(_DEVICE).manual_seed(0) if kw else None
+        want = model.generate(ids, attention_mask=mask, max_new_tokens=64, generator=gen, **kw)
+        gen = torch.Generator(_DEVICE).manual_seed(0) if kw else None
+        got = model.generate(ids, attention_mask=mask, max_new_tokens=64, generator=gen, compile=True, **kw)
+        assert torch.equal(got, want), kw
 
 
 @pytest.mark.skipif(
@@ -570,11 +580,12 @@ def test_compile_survives_20_distinct_shapes(tiny_model):
     nothing raises."""
     import warnings
 
+    model = tiny_model.to(_DEVICE)
     shapes = [(b, n, s) for b in (1, 2, 3, 5, 6) for n, s in ((1, 8), (3, 24), (6, 40), (2, 60))]
     assert len(set(shapes)) == 20
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no fallback needed with the buckets
         for b, n, s in shapes:
-            ids = torch.stack([_prompt(100 + i, n) for i in range(b)])
-            want = tiny_model.generate(ids, max_new_tokens=s)
-            assert torch.equal(tiny_model.generate(ids, max_new_tokens=s, compile=True), want), (b, n, s)
+            ids = torch.stack([_prompt(100 + i, n) for i in range(b)]).to(_DEVICE)
+            want = model.generate(ids, max_new_tokens=s)
+            assert torch.equal(model.generate(ids, max_new_tokens=s, compile=True), want), (b, n, s)
