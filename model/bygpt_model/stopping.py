@@ -43,6 +43,10 @@ _EMPTY = -1
 START_FLAG = 0x100
 # An impossible value for unused pattern rows.
 _NEVER = 0x200
+# Compare masks: a byte's value (a bit mask, not the filler byte), and a byte
+# plus its start flag.
+_BYTE_BITS = 0xFF
+_ALL_BITS = 0x3FF
 
 
 def _as_byte_list(value: Any) -> list[int]:
@@ -138,15 +142,15 @@ class StopMatcher:
         count = 1 << (len(sequences) - 1).bit_length()
         pats = torch.zeros(count, self.width, dtype=torch.long)
         cmp = torch.zeros(count, self.width, dtype=torch.long)
-        pats[:, -1], cmp[:, -1] = _NEVER, 0x3FF  # unused rows never match
+        pats[:, -1], cmp[:, -1] = _NEVER, _ALL_BITS  # unused rows never match
         for i, seq in enumerate(sequences):
             m = len(seq)
             pats[i] = 0
             cmp[i] = 0
             pats[i, self.width - m :] = torch.tensor(list(seq))
-            cmp[i, self.width - m :] = 0xFF
+            cmp[i, self.width - m :] = _BYTE_BITS
             pats[i, self.width - m] += START_FLAG
-            cmp[i, self.width - m] = 0xFF | START_FLAG
+            cmp[i, self.width - m] = _BYTE_BITS | START_FLAG
         self.patterns = pats.to(device)
         self.compare = cmp.to(device)
 
