@@ -49,6 +49,25 @@ def trail_characters(scheme: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+@functools.cache
+def supplementary_characters(scheme: str) -> tuple[str, ...]:
+    """Characters above the BMP whose code has 0x0A or 0xFF after its lead:
+    too many to try all (tens of thousands under jpblock, whose 4-byte code
+    is the code point's 3 bytes), so every combination of plane byte, middle
+    byte and low byte drawn from {0x00, 0x0A, 0x41, 0xFF} is tried."""
+    codec = bygpt_codec.Codec(scheme)
+    host = host_tables(codec)
+    found = []
+    for plane in (0x01, 0x02, 0x0A, 0x0E, 0x10):
+        for mid in (0x00, 0x0A, 0x41, 0xFF):
+            for low in (0x00, 0x0A, 0x41, 0xFF):
+                ch = chr(plane << 16 | mid << 8 | low)
+                code = _code(codec, host, ch)
+                if 0x0A in code[1:] or FILLER in code[1:]:
+                    found.append(ch)
+    return tuple(found)
+
+
 def _run(model, prompt: bytes, rows: int, **kw) -> torch.Tensor:
     ids = torch.tensor(list(prompt))[None].expand(rows, -1)
     return model.generate(ids, do_sample=False, **kw)
@@ -85,7 +104,7 @@ def _check_rows(codec, host, texts, stops, *, valid_only, blocks=8, stop_on_eos=
 def test_newline_stop_never_fires_inside_a_character(scheme, valid_only):
     codec = bygpt_codec.Codec(scheme)
     host = host_tables(codec)
-    chars = trail_characters(scheme) + tuple(ORDINARY)
+    chars = trail_characters(scheme) + supplementary_characters(scheme) + tuple(ORDINARY)
     # Each character three times, then a newline, then more text, starting
     # at every offset of a block.
     texts = [pre + ch * 3 + "\nafter" for ch in chars for pre in ("", "a", "ab", "abc")]
@@ -103,7 +122,9 @@ def test_the_derived_sets_are_what_the_issue_counts():
     assert sum(_code(codec, host, ch)[1] == 0x0A for ch in two_byte) == 28
     assert sum(_code(codec, host, ch)[1] == 0xFF for ch in two_byte) == 27
     assert "新" in jp and "親" in jp
-    assert trail_characters("utf8") == ()
+    # Plane 0x0A: all 16 (middle, low) pairs; other planes: the 12 that hold 0x0A or 0xFF.
+    assert len(supplementary_characters("jpblock")) == 16 + 4 * 12
+    assert trail_characters("utf8") == () and supplementary_characters("utf8") == ()
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
