@@ -15,6 +15,12 @@ import functools
 import inspect
 import sys
 import types
+from pathlib import Path
+
+# bygpt_model from a plain checkout too (as tests/model/conftest.py does).
+_MODEL = str(Path(__file__).resolve().parents[2] / "model")
+if _MODEL not in sys.path:
+    sys.path.insert(0, _MODEL)
 
 collect_ignore = [
     "test_tokenization_common.py",
