@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -93,8 +94,9 @@ class TrainArgs:
 
 
 class Windows:
-    """Training and held-out windows of packed shards (``open_shard``,
-    ``num_windows``, ``window`` only)."""
+    """Training and held-out windows of packed shards, read only through
+    ``open_shard``, ``num_windows(length)``, ``window(k, length)`` and
+    ``windows(length, stride=)``."""
 
     def __init__(self, args: TrainArgs, length: int) -> None:
         from bygpt_codec.shards import open_shard
@@ -118,8 +120,7 @@ class Windows:
             self.eval_start = -(-self.num_train * length // self.eval_stride)
         if self.num_train < 1:
             raise SystemExit(f"{args.data} holds no full window of {length} bytes")
-        available = self.held.num_windows(length, stride=self.eval_stride) - self.eval_start
-        self.num_eval = min(args.eval_windows, max(0, available))
+        self.max_eval = args.eval_windows
         self.seed = args.seed
         self._perm: dict[int, np.ndarray] = {}
 
@@ -144,9 +145,9 @@ class Windows:
         return np.stack(rows)
 
     def held_out(self) -> list[np.ndarray]:
-        return [
-            self.held.window(self.eval_start + k, self.length, stride=self.eval_stride) for k in range(self.num_eval)
-        ]
+        """Up to ``eval_windows`` consecutive held-out windows (views)."""
+        every = self.held.windows(self.length, stride=self.eval_stride)
+        return list(itertools.islice(every, self.eval_start, self.eval_start + self.max_eval))
 
 
 # --------------------------------------------------------------------------
