@@ -56,7 +56,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import bygpt_codec  # noqa: E402
-from bygpt_model import ByGPTForCausalLM, serving  # noqa: E402
+from bygpt_model import ByGPTConfig, ByGPTForCausalLM, serving  # noqa: E402
 from bygpt_model.automaton import host_tables  # noqa: E402
 from bygpt_model.train import TrainArgs, train  # noqa: E402
 
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=32, help="held-out prompts sampled per model")
     ap.add_argument("--sample-bytes", type=int, default=256, help="bytes generated per prompt")
     ap.add_argument("--curve-points", type=int, default=5, help="held-out evaluations per equal-steps run")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: what the load allows)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: free cores at start)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
     ap.add_argument("--quick", action="store_true", help="tiny model, bundled sample, a few steps (smoke test)")
     args = ap.parse_args(argv)
@@ -325,6 +325,12 @@ def main(argv: list[str] | None = None) -> int:
         args.batch_size, args.window, args.samples, args.sample_bytes = 4, 256, 4, 64
         args.curve_points, args.doc_lines, args.heldout_chars = 2, 20, 6_000
 
+    if args.threads is None:
+        # Chosen once, before any run: the load average would otherwise count
+        # this process's own previous run, and runs would differ in threads.
+        hidden = ByGPTConfig.preset(args.preset).hidden_size
+        args.threads = serving.pick_cpu_threads(small_model=hidden < 128)
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     text = args.corpus.read_text(encoding="utf-8")
     train_docs, held_docs = split_documents(text, args.doc_lines, args.heldout_fraction, args.heldout_chars)
@@ -359,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {
             "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(),
-            "threads": args.threads or serving.pick_cpu_threads(),
+            "threads": args.threads,
             "torch": torch.__version__,
             "python": platform.python_version(),
             "load_average_at_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
