@@ -2,8 +2,7 @@
 #   1. the default model path is a directory made by `python -m bygpt_model.make_tiny bygpt-tiny`
 #      (a small random-weight model, so the output is gibberish: this checks the plumbing);
 #   2. the device is CUDA when available, else the CPU.
-# Everything else is as the card has it (its argparse tail is not fully quoted
-# by the card; the defaults below for --max_new_tokens and --seed are ours).
+# Everything else, the command line included, is as the card has it.
 import argparse
 
 import torch
@@ -51,9 +50,9 @@ def main(args):
         print(f"Decoded: {text}")
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model_name_or_path", type=str, default="bygpt-tiny")
-    parser.add_argument("--max_new_tokens", type=int, default=160)
-    parser.add_argument("--seed", type=int, default=42)
+    parser = argparse.ArgumentParser(allow_abbrev=False)
+    parser.add_argument("--model_name_or_path", "-m", type=str, default="bygpt-tiny")
+    parser.add_argument("--max_new_tokens", "-n", type=int, default=160)
+    parser.add_argument("--seed", "-s", type=int, default=42)
     args = parser.parse_args()
     main(args)

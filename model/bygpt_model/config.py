@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bygpt_codec.constants import BLOCK, PAD_ID
+
 # Presets. ``6.5b`` follows the numbers given for byGPT-JP (hidden 4096, 32
 # layers, 32 heads, intermediate 11008, 2,880 blocks = 11,520 bytes of
 # context); everything else is a Llama-style default, see docs/model.md.
@@ -22,6 +24,16 @@ _PRESETS: dict[str, dict[str, Any]] = {
         intermediate_size=176,
         max_position_embeddings=256,
     ),
+    # A CPU-sized model for experiments (benchmarks/encoding_lm.py): about
+    # 0.9M parameters, a 1,024-byte context.
+    "small": dict(
+        hidden_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=352,
+        max_position_embeddings=256,
+    ),
     "6.5b": dict(
         hidden_size=4096,
         num_hidden_layers=32,
@@ -31,6 +43,9 @@ _PRESETS: dict[str, dict[str, Any]] = {
         max_position_embeddings=2880,
     ),
 }
+
+
+HEADS = ("independent", "chained")
 
 
 @dataclass
@@ -48,7 +63,7 @@ class ByGPTConfig:
     intermediate_size: int = 176
     max_position_embeddings: int = 256
     vocab_size: int = 256
-    bytes_per_block: int = 4
+    bytes_per_block: int = BLOCK
     # Width of each per-slot byte embedding before the merge projection;
     # ``None`` means hidden_size // bytes_per_block, so the concatenation of
     # the slots is exactly hidden_size wide.
@@ -56,9 +71,21 @@ class ByGPTConfig:
     rms_norm_eps: float = 1e-5
     rope_theta: float = 10000.0
     initializer_range: float = 0.02
-    pad_token_id: int = 255
+    pad_token_id: int = PAD_ID
+    # "independent": the card's K heads on one hidden state. "chained": head
+    # k also sees bytes 0..k-1 of the block it predicts (see ChainedHeads).
+    heads: str = "independent"
+    # The byte encoding the model reads and writes (a bygpt_codec scheme):
+    # generate keeps its output valid in it and stops at its code boundaries.
+    scheme: str = "jpblock"
 
     def __post_init__(self) -> None:
+        from bygpt_codec import SCHEMES
+
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, not {self.scheme!r}")
+        if self.heads not in HEADS:
+            raise ValueError(f"heads must be one of {HEADS}, not {self.heads!r}")
         if self.byte_embedding_size is None:
             self.byte_embedding_size = self.hidden_size // self.bytes_per_block
         if self.hidden_size % self.num_attention_heads:
@@ -81,8 +108,8 @@ class ByGPTConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> ByGPTConfig:
-        """A named configuration, ``"tiny"`` or ``"6.5b"``; keyword arguments
-        override single fields."""
+        """A named configuration, ``"tiny"``, ``"small"`` or ``"6.5b"``;
+        keyword arguments override single fields."""
         key = name.lower()
         if key not in _PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose from {sorted(_PRESETS)}")

@@ -7,19 +7,27 @@ files that import this module, so that
 
     AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True, dtype=torch.bfloat16)
 
-loads it with no network, as the byGPT-JP model card does.
+loads it with no network, as the byGPT-JP model card does. The model is a
+``GenerationMixin``, so transformers' ``pipeline("text-generation")`` and
+streamers work with it; ``generate`` itself is the reference model's loop.
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import GenerationConfig, GenerationMixin, PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutput
+
+from bygpt_codec.constants import PAD_ID
+from bygpt_codec.hf import BYTE_IDS, NoSourceCopy, staged_directory, virtual_id_block
 
 from .config import ByGPTConfig
 from .generate import generate as bygpt_generate
@@ -40,23 +48,35 @@ REMOTE_CODE = {
     "from bygpt_model.hf import ByGPTHFConfig, ByGPTHFForCausalLM\n\n"
     '__all__ = ["ByGPTHFConfig", "ByGPTHFForCausalLM"]\n',
 }
-# The tokenizer gives each named special token a virtual id from 256 up (see
-# bygpt_codec.hf); generate turns them back into their 4-byte blocks.
-_VIRTUAL_SPECIAL_IDS = {256: 1, 257: 2, 258: 3}
 # Fields of ByGPTConfig mirrored on the transformers config.
 _FIELDS = [f for f in ByGPTConfig.__dataclass_fields__ if f != "pad_token_id"]
+_SHARD = re.compile(re.escape(WEIGHTS_NAME[: -len(".safetensors")]) + r"-\d{5}-of-\d{5}\.safetensors")
+
+# generate(): GenerationConfig fields the reference loop implements, and those
+# that are only bookkeeping here; any other field set to a value is refused.
+_GENERATION_FIELDS = {"max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "use_cache", "pad_token_id"}
+_HANDLED_FIELDS = {
+    "num_return_sequences",
+    "max_length",
+    "bos_token_id",
+    "decoder_start_token_id",
+    "transformers_version",
+}
+_NEUTRAL = {"num_beams": 1, "return_dict_in_generate": False}
+_NEUTRAL.update(dict.fromkeys(["output_scores", "output_logits", "output_attentions", "output_hidden_states"], False))
 
 
-class ByGPTHFConfig(PreTrainedConfig):
+class ByGPTHFConfig(NoSourceCopy, PreTrainedConfig):
     """The :class:`~bygpt_model.ByGPTConfig` fields as a transformers config."""
 
     model_type = MODEL_TYPE
 
-    def __init__(self, scheme: str = "jpblock", pad_token_id: int = 255, **kwargs: Any) -> None:
+    def __init__(self, pad_token_id: int = PAD_ID, **kwargs: Any) -> None:
         defaults = ByGPTConfig().to_dict()
         for name in _FIELDS:
             setattr(self, name, kwargs.pop(name, defaults[name]))
-        self.scheme = scheme
+        if "scheme" not in _FIELDS:  # the byte scheme the tokenizer uses
+            self.scheme = kwargs.pop("scheme", "jpblock")
         kwargs.setdefault("auto_map", dict(AUTO_MAP))
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
@@ -65,41 +85,45 @@ class ByGPTHFConfig(PreTrainedConfig):
 
     @classmethod
     def from_bygpt(cls, config: ByGPTConfig, **kwargs: Any) -> ByGPTHFConfig:
-        return cls(**config.to_dict(), **kwargs)
+        return cls(**{**config.to_dict(), **kwargs})
 
 
 def _stop_sequences(eos_token_id: Any) -> Any:
-    """Maps the tokenizer's virtual special-token ids (256 ``<|bos|>``, 257
-    ``<|eos|>``, 258 ``<|mask|>``) to their blocks; byte sequences pass through."""
+    """Maps the tokenizer's virtual special-token ids (past the byte ids, see
+    :mod:`bygpt_codec.hf`) to their blocks; byte sequences pass through."""
 
-    def block(v: int) -> list[int]:
-        return [0xFE, 0, 0, _VIRTUAL_SPECIAL_IDS[v]]
+    def is_virtual(v: Any) -> bool:
+        return isinstance(v, int) and v >= BYTE_IDS
 
     if isinstance(eos_token_id, torch.Tensor):
         eos_token_id = eos_token_id.tolist()
-    if isinstance(eos_token_id, int) and eos_token_id in _VIRTUAL_SPECIAL_IDS:
-        return [block(eos_token_id)]
+    if is_virtual(eos_token_id):
+        return [list(virtual_id_block(eos_token_id))]
     if isinstance(eos_token_id, (list, tuple)):
-        if all(isinstance(v, int) for v in eos_token_id) and any(v in _VIRTUAL_SPECIAL_IDS for v in eos_token_id):
+        if all(isinstance(v, int) for v in eos_token_id) and any(is_virtual(v) for v in eos_token_id):
             # A flat list mixing virtual ids is a set of alternatives, as in transformers.
-            return [block(v) if v in _VIRTUAL_SPECIAL_IDS else [v] for v in eos_token_id]
-        return [block(v) if isinstance(v, int) and v in _VIRTUAL_SPECIAL_IDS else v for v in eos_token_id]
+            return [list(virtual_id_block(v)) if is_virtual(v) else [v] for v in eos_token_id]
+        return [list(virtual_id_block(v)) if is_virtual(v) else v for v in eos_token_id]
     return eos_token_id
 
 
-class ByGPTHFForCausalLM(PreTrainedModel):
+class ByGPTHFForCausalLM(NoSourceCopy, PreTrainedModel, GenerationMixin):
     """transformers face of :class:`~bygpt_model.ByGPTForCausalLM`.
 
     ``forward`` returns a ``CausalLMOutput`` whose logits are [B, N, 4, 256]
     (4 byte heads per block) and, with ``labels`` (byte ids, usually the
-    inputs), the mean cross-entropy over the heads. ``generate`` is the
-    reference model's loop and takes the card's keyword arguments.
+    inputs, -100 for bytes that are not targets), the mean cross-entropy over
+    the heads. ``generate`` is the reference model's loop and takes the card's
+    keyword arguments, a ``GenerationConfig`` and transformers streamers.
     """
 
     config_class = ByGPTHFConfig
     base_model_prefix = "bygpt"
     main_input_name = "input_ids"
     _no_split_modules = ["DecoderLayer"]
+    # The loss is a mean over the batch's targets: Trainer must not pass
+    # num_items_in_batch expecting a sum.
+    accepts_loss_kwargs = False
 
     def __init__(self, config: ByGPTHFConfig) -> None:
         super().__init__(config)
@@ -125,8 +149,8 @@ class ByGPTHFForCausalLM(PreTrainedModel):
         loss = None
         if labels is not None:
             if labels.shape != input_ids.shape:
-                raise ValueError("labels must be the byte ids of the inputs (same shape as input_ids)")
-            loss = self.bygpt.loss(labels, attention_mask)
+                raise ValueError("labels must be byte ids aligned with input_ids (same shape), -100 where ignored")
+            loss = self.bygpt.loss(input_ids, attention_mask, labels=labels)
         return CausalLMOutput(loss=loss, logits=logits)
 
     @torch.no_grad()
@@ -134,38 +158,69 @@ class ByGPTHFForCausalLM(PreTrainedModel):
         self,
         input_ids: Any = None,
         attention_mask: Any = None,
-        eos_token_id: Any = None,
-        pad_token_id: int | None = None,
-        max_new_tokens: int = 160,
-        do_sample: bool = False,
+        generation_config: GenerationConfig | None = None,
         **kwargs: Any,
     ) -> torch.Tensor:
         """The card's call works as written:
         ``generate(input_ids=..., attention_mask=..., eos_token_id=[tokenizer.encode("\\n",
         add_special_tokens=False)], pad_token_id=tokenizer.pad_token_id, max_new_tokens=160,
-        do_sample=False)``. Other keywords: see :func:`bygpt_model.generate.generate`."""
-        supported = {"temperature", "top_k", "top_p", "use_cache", "generator", "streamer", "use_cuda_graph"}
-        supported |= {"compile", "sync_every"}
-        unknown = sorted(set(kwargs) - supported)
+        do_sample=False)``. So do transformers' ways of passing settings: a
+        ``generation_config`` and its fields as keywords (as ``pipeline`` does),
+        and ``streamer`` (``TextStreamer``, ``TextIteratorStreamer``). Settings
+        the reference loop does not implement (beams, penalties, ...) raise
+        ValueError. Other keywords: see :func:`bygpt_model.generate.generate`.
+        ``max_new_tokens`` counts bytes (default 160)."""
+        config = copy.deepcopy(generation_config or self.generation_config)
+        eos_token_id = kwargs.pop("eos_token_id", config.eos_token_id)
+        loop_args = set(inspect.signature(bygpt_generate).parameters) - {"model", "input_ids", "attention_mask"}
+        loop_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in loop_args and not hasattr(config, k)}
+        unknown = sorted(k for k in kwargs if not hasattr(config, k))
         if unknown:
-            raise ValueError(f"generate() does not support {', '.join(unknown)}; supported: {sorted(supported)}")
+            raise ValueError(f"generate() does not support {', '.join(unknown)}")
+        config.update(**kwargs)
+        settings = {k: v for k, v in config.to_diff_dict().items() if v is not None and not k.startswith("_")}
+        handled = _GENERATION_FIELDS | _HANDLED_FIELDS
+        refused = sorted(k for k, v in settings.items() if k not in handled and _NEUTRAL.get(k, object()) != v)
+        if refused:
+            raise ValueError(f"generate() does not support {', '.join(refused)} (the reference loop)")
+        if input_ids is not None and (n := settings.get("num_return_sequences", 1)) > 1:
+            input_ids = torch.as_tensor(input_ids).repeat_interleave(n, dim=0)
+            if attention_mask is not None:
+                attention_mask = torch.as_tensor(attention_mask).repeat_interleave(n, dim=0)
+        max_new = settings.get("max_new_tokens")
+        if max_new is None and settings.get("max_length") is not None and input_ids is not None:
+            max_new = max(0, settings["max_length"] - torch.as_tensor(input_ids).shape[-1])
+        loop_kwargs.update({k: settings[k] for k in _GENERATION_FIELDS - {"max_new_tokens"} if k in settings})
+        loop_kwargs.setdefault("pad_token_id", self.config.pad_token_id)
         return bygpt_generate(
             self.bygpt,
             input_ids,
             attention_mask=attention_mask,
             eos_token_id=_stop_sequences(eos_token_id),
-            pad_token_id=self.config.pad_token_id if pad_token_id is None else pad_token_id,
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            **kwargs,
+            max_new_tokens=160 if max_new is None else max_new,
+            **loop_kwargs,
         )
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
         """Saves as transformers does (``config.json`` with ``auto_map``,
-        ``model.safetensors``) plus the remote-code files that import this module."""
-        super().save_pretrained(save_directory, *args, **kwargs)
-        for name, code in REMOTE_CODE.items():
-            (Path(save_directory) / name).write_text(code, encoding="utf-8")
+        ``model.safetensors``) plus the remote-code files that import this
+        module, never a copy of this package. The files go to a staging
+        directory first: a failed save leaves ``save_directory`` as it was."""
+        if kwargs.get("push_to_hub"):
+            kwargs.setdefault("repo_id", Path(save_directory).name)
+        with staged_directory(save_directory) as stage:
+            super().save_pretrained(stage, *args, **kwargs)
+            for name, code in REMOTE_CODE.items():
+                (stage / name).write_text(code, encoding="utf-8")
+            written = {p.name for p in stage.iterdir()}
+        # As transformers does in place: weight files of an earlier save that
+        # this one did not write (other shards, an index) go.
+        stale = [p for p in Path(save_directory).iterdir() if _SHARD.fullmatch(p.name) and p.name not in written]
+        index = Path(save_directory) / f"{WEIGHTS_NAME}.index.json"
+        if WEIGHTS_NAME in written and index.name not in written:
+            stale.append(index)
+        for path in stale:
+            path.unlink(missing_ok=True)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any) -> ByGPTHFForCausalLM:

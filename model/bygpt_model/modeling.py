@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+# Label value that marks a byte as "not a target" (the transformers convention).
+IGNORE_INDEX = -100
 
 
 # --------------------------------------------------------------------------
@@ -69,6 +71,35 @@ def causal_block_mask(block_mask: torch.Tensor) -> torch.Tensor:
     causal = torch.ones(n, n, dtype=torch.bool, device=block_mask.device).tril()
     eye = torch.eye(n, dtype=torch.bool, device=block_mask.device)
     return ((causal & block_mask[:, None, None, :]) | eye).contiguous()
+
+
+def causal_lm_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    block_mask: torch.Tensor | None = None,
+    *,
+    predictions_only: bool = False,
+) -> torch.Tensor:
+    """The training loss from logits the caller already has.
+
+    ``logits`` [B, N, K, V] (position n predicts block n + 1; with
+    ``predictions_only`` they are [B, N - 1, K, V], the last position left
+    out), ``labels`` [B, N * K] byte ids with ``IGNORE_INDEX`` (-100) for
+    bytes that are not targets, ``block_mask`` [B, N] (True for real blocks;
+    None: all real). Mean cross-entropy over the counted bytes, computed in
+    float32 without host reads.
+    """
+    b = labels.shape[0]
+    k, v = logits.shape[-2], logits.shape[-1]
+    target = labels.reshape(b, -1, k)[:, 1:].long()
+    pred = logits if predictions_only else logits[:, :-1]
+    counted = target != IGNORE_INDEX
+    if block_mask is not None:
+        counted = counted & (block_mask[:, :-1] & block_mask[:, 1:])[..., None]
+    safe = target.masked_fill(~counted, 0)
+    ce = F.cross_entropy(pred.reshape(-1, v).float(), safe.reshape(-1), reduction="none")
+    weights = counted.reshape(-1).float()
+    return (ce * weights).sum() / weights.sum().clamp(min=1.0)
 
 
 # --------------------------------------------------------------------------
@@ -137,9 +168,10 @@ class Attention(nn.Module):
         x: torch.Tensor,
         cos: torch.Tensor,
         sin: torch.Tensor,
-        attn_mask: torch.Tensor,
+        attn_mask: torch.Tensor | None,
         cache: StaticKVCache | None = None,
         cache_position: torch.Tensor | None = None,
+        attend_len: int | None = None,
     ) -> torch.Tensor:
         b, t, _ = x.shape
         q = self.q_proj(x).view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
@@ -149,9 +181,16 @@ class Attention(nn.Module):
         if cache is not None:
             assert cache_position is not None
             k, v = cache.update(self.layer_idx, k, v, cache_position)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, enable_gqa=self.num_heads != self.num_kv_heads
-        )
+            if attend_len is not None:
+                # Only the filled part (rounded up to a bucket) is read.
+                k, v = k[:, :, :attend_len], v[:, :, :attend_len]
+        gqa = self.num_heads != self.num_kv_heads
+        if attn_mask is None:
+            # Unpadded rows without a cache: plain causal attention, which
+            # keeps the flash / memory-efficient kernels eligible.
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, enable_gqa=gqa)
         return self.o_proj(out.transpose(1, 2).reshape(b, t, self.num_heads * self.head_dim))
 
 
@@ -182,11 +221,12 @@ class DecoderLayer(nn.Module):
         x: torch.Tensor,
         cos: torch.Tensor,
         sin: torch.Tensor,
-        attn_mask: torch.Tensor,
+        attn_mask: torch.Tensor | None,
         cache: StaticKVCache | None = None,
         cache_position: torch.Tensor | None = None,
+        attend_len: int | None = None,
     ) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, attn_mask, cache, cache_position)
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, attn_mask, cache, cache_position, attend_len)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -235,15 +275,50 @@ class ByGPTModel(nn.Module):
         self,
         blocks: torch.Tensor,
         position_ids: torch.Tensor,
-        attn_mask: torch.Tensor,
+        attn_mask: torch.Tensor | None,
         cache: StaticKVCache | None = None,
         cache_position: torch.Tensor | None = None,
+        attend_len: int | None = None,
     ) -> torch.Tensor:
+        """Hidden states [B, T, hidden] after the final norm. ``attn_mask``
+        None means causal attention over unpadded rows (no cache);
+        ``attend_len`` limits attention to the first slots of the cache."""
         x = self.embed(blocks)
         cos, sin = self.rotary(position_ids, x.dtype)
         for layer in self.layers:
-            x = layer(x, cos, sin, attn_mask, cache, cache_position)
+            x = layer(x, cos, sin, attn_mask, cache, cache_position, attend_len)
         return self.norm(x)
+
+
+class ChainedHeads(nn.Module):
+    """What lets head k (k >= 1) see the bytes before it in its block.
+
+    Head 0 reads the hidden state as an independent head does. For k >= 1,
+    the K - 1 earlier bytes of the predicted block are embedded with the
+    input's per-slot byte tables, and a small gated MLP mixes them with the
+    hidden state::
+
+        h_k = h + down_k(silu(up_k(h) + bytes_k(concat(e_0(b_0), ..., e_{k-1}(b_{k-1})))))
+        logits_k = lm_heads[k](h_k)
+
+    In training the earlier bytes are the targets (teacher forcing), so all
+    heads run in parallel; in generation they are the bytes just chosen, so a
+    step runs the K heads one after the other (K - 1 small MLPs).
+    """
+
+    def __init__(self, config: ByGPTConfig) -> None:
+        super().__init__()
+        h, e, k = config.hidden_size, config.byte_embedding_size, config.bytes_per_block
+        assert e is not None
+        self.up = nn.ModuleList(nn.Linear(h, h, bias=False) for _ in range(1, k))
+        self.bytes_in = nn.ModuleList(nn.Linear(j * e, h, bias=False) for j in range(1, k))
+        self.down = nn.ModuleList(nn.Linear(h, h, bias=False) for _ in range(1, k))
+
+    def forward(self, hidden: torch.Tensor, k: int, earlier: torch.Tensor) -> torch.Tensor:
+        """The hidden state for head ``k`` >= 1; ``earlier`` [..., k * E] is
+        the concatenated embedding of the block's first k bytes."""
+        i = k - 1
+        return hidden + self.down[i](F.silu(self.up[i](hidden) + self.bytes_in[i](earlier)))
 
 
 class ByGPTForCausalLM(nn.Module):
@@ -251,7 +326,9 @@ class ByGPTForCausalLM(nn.Module):
 
     ``model(input_ids)`` returns logits of shape [B, N, K, 256];
     ``model.loss(input_ids, attention_mask)`` is the training loss and
-    ``model.generate(...)`` the HF-style generation loop.
+    ``model.generate(...)`` the HF-style generation loop. With
+    ``config.heads == "chained"`` head k also sees bytes 0..k-1 of the block
+    it predicts (:class:`ChainedHeads`).
     """
 
     def __init__(self, config: ByGPTConfig) -> None:
@@ -261,6 +338,9 @@ class ByGPTForCausalLM(nn.Module):
         self.lm_heads = nn.ModuleList(
             nn.Linear(config.hidden_size, config.vocab_size, bias=False) for _ in range(config.bytes_per_block)
         )
+        # Only chained models have this module, so an independent-heads
+        # model's weights (the card's layout) are unchanged.
+        self.chain = ChainedHeads(config) if config.heads == "chained" else None
         self.init_weights()
 
     # -- bookkeeping -------------------------------------------------------
@@ -291,71 +371,150 @@ class ByGPTForCausalLM(nn.Module):
             elif isinstance(module, RMSNorm):
                 module.weight.fill_(1.0)
 
+    # -- heads -------------------------------------------------------------
+
+    def embed_earlier(self, block_bytes: torch.Tensor) -> torch.Tensor:
+        """[..., k] bytes of slots 0..k-1 -> [..., k * E] (the input tables)."""
+        k = block_bytes.shape[-1]
+        vocab = self.config.vocab_size
+        offsets = torch.arange(k, device=block_bytes.device) * vocab
+        return self.model.embed.byte_embed(block_bytes + offsets).flatten(-2)
+
+    def head_logits(self, hidden: torch.Tensor, k: int, earlier: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [..., V] of head ``k``; ``earlier`` [..., k] are bytes 0..k-1
+        of the predicted block (used by chained heads only)."""
+        if self.chain is not None and k > 0:
+            assert earlier is not None, "chained heads need the block's earlier bytes"
+            hidden = self.chain(hidden, k, self.embed_earlier(earlier))
+        return self.lm_heads[k](hidden)
+
+    def _logits(self, hidden: torch.Tensor, next_blocks: torch.Tensor | None = None) -> torch.Tensor:
+        """[..., hidden] -> [..., K, V]. Chained heads are teacher-forced on
+        ``next_blocks`` [..., K] when given, else fed their own argmax."""
+        k_bytes = self.config.bytes_per_block
+        if self.chain is None:
+            return torch.stack([head(hidden) for head in self.lm_heads], dim=-2)
+        out: list[torch.Tensor] = []
+        chosen: list[torch.Tensor] = []
+        for k in range(k_bytes):
+            if next_blocks is not None:
+                earlier = next_blocks[..., :k]
+            else:
+                earlier = torch.stack(chosen, dim=-1) if chosen else None
+            logits = self.head_logits(hidden, k, earlier)
+            out.append(logits)
+            chosen.append(logits.argmax(dim=-1))
+        return torch.stack(out, dim=-2)
+
     # -- forward -----------------------------------------------------------
 
     def _blocks(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Check byte ids and view them as [B, N, K] blocks."""
+        """Check byte ids and view them as [B, N, K] blocks.
+
+        uint8 ids cannot be out of range and are not checked; other dtypes
+        cost one host read (skipped while compiling)."""
         k = self.config.bytes_per_block
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [batch, bytes], got shape {tuple(input_ids.shape)}")
         if input_ids.shape[1] % k:
             raise ValueError(f"row length {input_ids.shape[1]} is not a multiple of {k} bytes")
-        if input_ids.numel() and not torch.compiler.is_compiling():
+        checked = input_ids.dtype != torch.uint8 and input_ids.numel() and not torch.compiler.is_compiling()
+        if checked and bool(((input_ids < 0) | (input_ids >= self.config.vocab_size)).any()):
             lo, hi = int(input_ids.min()), int(input_ids.max())
-            if lo < 0 or hi >= self.config.vocab_size:
-                raise ValueError(f"byte ids must lie in 0..{self.config.vocab_size - 1}, got {lo}..{hi}")
+            raise ValueError(f"byte ids must lie in 0..{self.config.vocab_size - 1}, got {lo}..{hi}")
         return input_ids.long().view(input_ids.shape[0], -1, k)
 
-    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        # [B, T, hidden] -> [B, T, K, V]
-        return torch.stack([head(hidden) for head in self.lm_heads], dim=-2)
+    def forward_hidden(
+        self,
+        blocks: torch.Tensor,
+        position_ids: torch.Tensor,
+        attn_mask: torch.Tensor | None,
+        cache: StaticKVCache | None = None,
+        cache_position: torch.Tensor | None = None,
+        attend_len: int | None = None,
+    ) -> torch.Tensor:
+        """The raw pass without heads: [B, T, hidden] (see :class:`ByGPTModel`)."""
+        return self.model(blocks, position_ids, attn_mask, cache, cache_position, attend_len)
 
     def forward_blocks(
         self,
         blocks: torch.Tensor,
         position_ids: torch.Tensor,
-        attn_mask: torch.Tensor,
+        attn_mask: torch.Tensor | None,
         cache: StaticKVCache | None = None,
         cache_position: torch.Tensor | None = None,
         last_only: bool = False,
     ) -> torch.Tensor:
-        """The raw pass used by generation: no checks, explicit positions and
-        mask, optional cache writes. Returns [B, T, K, V] logits, or [B, K, V]
-        for the last position only with ``last_only`` (all generation needs;
-        it skips the heads for the rest of a long prompt)."""
-        hidden = self.model(blocks, position_ids, attn_mask, cache, cache_position)
+        """The raw pass: no checks, explicit positions and mask, optional
+        cache writes. Returns [B, T, K, V] logits, or [B, K, V] for the last
+        position only with ``last_only``. Chained heads are teacher-forced on
+        the following input block; at the last position they see their own
+        argmax bytes."""
+        hidden = self.forward_hidden(blocks, position_ids, attn_mask, cache, cache_position)
         if last_only:
             return self._logits(hidden[:, -1])
-        return self._logits(hidden)
+        if self.chain is None:
+            return self._logits(hidden)
+        inner = self._logits(hidden[:, :-1], blocks[:, 1:])
+        return torch.cat([inner, self._logits(hidden[:, -1:])], dim=1)
+
+    def _prepare(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, has_padding: bool | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+        """(blocks, block_mask or None, positions, attention mask or None)."""
+        blocks = self._blocks(input_ids)
+        if has_padding is False:
+            b, n, _ = blocks.shape
+            positions = torch.arange(n, device=blocks.device).expand(b, n)
+            return blocks, None, positions, None
+        block_mask = block_mask_from_inputs(blocks, attention_mask, self.config.pad_token_id)
+        return blocks, block_mask, positions_from_block_mask(block_mask), causal_block_mask(block_mask)
 
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
+        *,
+        has_padding: bool | None = None,
     ) -> torch.Tensor:
         """Logits [B, N, K, 256] for byte ids [B, L]; position n predicts
-        block n + 1. See :func:`block_mask_from_inputs` for the mask."""
-        blocks = self._blocks(input_ids)
-        block_mask = block_mask_from_inputs(blocks, attention_mask, self.config.pad_token_id)
-        if position_ids is None:
-            position_ids = positions_from_block_mask(block_mask)
-        return self.forward_blocks(blocks, position_ids, causal_block_mask(block_mask))
+        block n + 1. See :func:`block_mask_from_inputs` for the mask.
+        ``has_padding=False`` promises that no block is padding: attention is
+        then plain causal (no [B, 1, N, N] mask, fused kernels eligible)."""
+        blocks, _, positions, mask = self._prepare(input_ids, attention_mask, has_padding)
+        if position_ids is not None:
+            positions = position_ids
+        return self.forward_blocks(blocks, positions, mask)
 
-    def loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean cross-entropy over the K heads and all predicted blocks.
+    def loss(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        *,
+        has_padding: bool | None = None,
+    ) -> torch.Tensor:
+        """Mean cross-entropy over the K heads and all predicted bytes.
 
-        A prediction counts when both the block it is made from and the
-        block it predicts are real, so pad blocks (either side) are ignored.
+        Targets are ``labels`` (default: ``input_ids``), byte ids where
+        ``IGNORE_INDEX`` (-100) marks bytes that are not targets, as in
+        transformers; -100 in ``input_ids`` is read as a pad byte and is not a
+        target either. A prediction also does not count when the block it is
+        made from or the block it predicts is padding. ``has_padding=False``
+        promises there is none: causal attention without a mask, and no host
+        reads at all for uint8 ids (the training loop's fast path).
         """
-        blocks = self._blocks(input_ids)
-        block_mask = block_mask_from_inputs(blocks, attention_mask, self.config.pad_token_id)
-        logits = self.forward_blocks(blocks, positions_from_block_mask(block_mask), causal_block_mask(block_mask))
-        pred, target = logits[:, :-1], blocks[:, 1:]
-        valid = (block_mask[:, :-1] & block_mask[:, 1:]).unsqueeze(-1).expand_as(target)
-        ce = F.cross_entropy(pred.reshape(-1, self.config.vocab_size).float(), target.reshape(-1), reduction="none")
-        valid = valid.reshape(-1).float()
-        return (ce * valid).sum() / valid.sum().clamp(min=1.0)
+        ignored_inputs = input_ids == IGNORE_INDEX
+        if labels is None:
+            labels = input_ids
+        if input_ids.dtype != torch.uint8:
+            input_ids = input_ids.masked_fill(ignored_inputs, self.config.pad_token_id)
+        blocks, block_mask, positions, mask = self._prepare(input_ids, attention_mask, has_padding)
+        hidden = self.forward_hidden(blocks, positions, mask)
+        logits = self._logits(hidden[:, :-1], blocks[:, 1:] if self.chain is not None else None)
+        labels = labels.masked_fill(ignored_inputs, IGNORE_INDEX)
+        return causal_lm_loss(logits, labels, block_mask, predictions_only=True)
 
     def generate(self, input_ids: Any = None, **kwargs: Any) -> torch.Tensor:
         """HF-style generation; see :func:`bygpt_model.generate.generate`."""
@@ -430,14 +589,20 @@ def expected_parameters(config: ByGPTConfig) -> int:
     e, k, v = config.byte_embedding_size, config.bytes_per_block, config.vocab_size
     embed = k * v * e + k * e * h
     heads = k * h * v
-    return config.num_hidden_layers * per_layer + h + embed + heads
+    chain = 0
+    if config.heads == "chained":
+        chain = (k - 1) * 2 * h * h + sum(j * e * h for j in range(1, k))
+    return config.num_hidden_layers * per_layer + h + embed + heads + chain
 
 
 __all__ = [
+    "IGNORE_INDEX",
     "ByGPTForCausalLM",
     "ByGPTModel",
+    "ChainedHeads",
     "block_mask_from_inputs",
     "causal_block_mask",
+    "causal_lm_loss",
     "count_parameters",
     "expected_parameters",
     "positions_from_block_mask",

@@ -18,8 +18,12 @@ Importing this module imports transformers; ``import bygpt_codec`` does not.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +32,11 @@ from transformers import PreTrainedTokenizer
 from transformers.tokenization_utils_base import BatchEncoding, PaddingStrategy, TruncationStrategy
 
 from ._codec import Codec
+from .constants import BOS_ID, EOS_ID, FIRST_USER_SPECIAL_ID, MASK_ID, MAX_SPECIAL_ID, PAD_ID, special_block
 
-PAD_TOKEN = "<0xFF>"  # byte 255: the codec's filler, pad_token_id 255
+BYTE_IDS = 256  # ids 0..255 are the bytes themselves
+PAD_TOKEN = f"<0x{PAD_ID:02X}>"  # the filler byte: pad_token_id 255
+_BUILTIN_SPECIAL_IDS = tuple(sorted((BOS_ID, EOS_ID, MASK_ID)))
 
 # Written next to tokenizer_config.json so AutoTokenizer(..., trust_remote_code=True)
 # finds the class; it only imports the installed package (no network, no copy).
@@ -42,11 +49,95 @@ __all__ = ["ByGPTTokenizer"]
 '''
 
 
+# -- virtual ids: the one place that maps them to special ids and blocks -------
+
+
+def virtual_id(special: int) -> int:
+    """The tokenizer id of the special token whose codec id is ``special``:
+    256.. for the named tokens, then the added tokens (codec ids from
+    ``FIRST_USER_SPECIAL_ID`` up) right after them."""
+    if special in _BUILTIN_SPECIAL_IDS:
+        return BYTE_IDS + _BUILTIN_SPECIAL_IDS.index(special)
+    if FIRST_USER_SPECIAL_ID <= special <= MAX_SPECIAL_ID:
+        return BYTE_IDS + len(_BUILTIN_SPECIAL_IDS) + special - FIRST_USER_SPECIAL_ID
+    raise ValueError(f"{special} is not a special token id")
+
+
+def special_id(virtual: int) -> int:
+    """The codec id of the special token with tokenizer id ``virtual`` (inverse of :func:`virtual_id`)."""
+    k = int(virtual) - BYTE_IDS
+    if 0 <= k < len(_BUILTIN_SPECIAL_IDS):
+        return _BUILTIN_SPECIAL_IDS[k]
+    if k >= len(_BUILTIN_SPECIAL_IDS) and FIRST_USER_SPECIAL_ID + k - len(_BUILTIN_SPECIAL_IDS) <= MAX_SPECIAL_ID:
+        return FIRST_USER_SPECIAL_ID + k - len(_BUILTIN_SPECIAL_IDS)
+    raise ValueError(f"id {virtual} is neither a byte (0..255) nor a special token id")
+
+
+def virtual_id_block(virtual: int) -> bytes:
+    """The 4-byte block a virtual special-token id stands for."""
+    return special_block(special_id(virtual))
+
+
+# -- saving without leaving a half-written directory --------------------------
+
+
+@contextlib.contextmanager
+def staged_directory(directory: str | os.PathLike) -> Iterator[Path]:
+    """Yields an empty directory next to ``directory`` to write into; on
+    success its files replace those of ``directory`` (created if missing,
+    other files kept), on failure it is removed and ``directory`` is left as
+    it was. The final step is a rename (one for a new directory, one per file
+    otherwise) on the same file system, so a failed save never leaves a
+    half-written checkpoint."""
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(f"{target} exists and is not a directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        stage = target.parent / f".{target.name}.saving-{secrets.token_hex(4)}"
+        try:
+            stage.mkdir()
+            break
+        except FileExistsError:
+            continue
+    try:
+        yield stage
+        if not target.exists():
+            os.rename(stage, target)
+            return
+        for path in sorted(stage.rglob("*")):
+            dest = target / path.relative_to(stage)
+            if path.is_dir():
+                dest.mkdir(exist_ok=True)
+            else:
+                os.replace(path, dest)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+class NoSourceCopy:
+    """transformers' auto classes call ``register_for_auto_class`` on
+    remote-code classes, after which ``save_pretrained`` copies the module
+    that defines the class, and every module it imports, into the directory.
+    For these packages that is wrong (and fails for the compiled codec): a
+    saved directory already carries ``auto_map`` and small files that import
+    the installed packages. So registering is a no-op."""
+
+    @classmethod
+    def register_for_auto_class(cls, auto_class: Any = None) -> None:
+        return None
+
+
+def _in_directory(files: Any, stage: Path, directory: str | os.PathLike) -> tuple[str, ...]:
+    """The paths transformers returned for ``stage``, moved to ``directory``."""
+    return tuple(str(Path(directory) / Path(f).relative_to(stage)) for f in files or ())
+
+
 def _byte_token(b: int) -> str:
     return f"<0x{b:02X}>"
 
 
-class ByGPTTokenizer(PreTrainedTokenizer):
+class ByGPTTokenizer(NoSourceCopy, PreTrainedTokenizer):
     """Byte tokenizer for byGPT models (jpblock by default).
 
     ``tokenizer(texts, return_tensors="pt", padding="longest",
@@ -76,9 +167,8 @@ class ByGPTTokenizer(PreTrainedTokenizer):
         self.scheme = scheme
         self.add_bos_token = add_bos_token
         self.add_eos_token = add_eos_token
-        specials = sorted(self.codec.special_tokens.items(), key=lambda item: item[1])
-        self._virtual_ids = {name: 256 + k for k, (name, _) in enumerate(specials)}
-        self._virtual_blocks = {256 + k: self.codec.special_bytes(name) for k, (name, _) in enumerate(specials)}
+        self._virtual_ids = {name: virtual_id(i) for name, i in self.codec.special_tokens.items()}
+        self._virtual_blocks = {virtual_id(i): special_block(i) for i in self.codec.special_tokens.values()}
         self._vocab = {_byte_token(b): b for b in range(256)} | self._virtual_ids
         kwargs.setdefault("clean_up_tokenization_spaces", False)
         super().__init__(
@@ -282,18 +372,32 @@ class ByGPTTokenizer(PreTrainedTokenizer):
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> tuple[str, ...]:
         """Saves as transformers does, plus what ``AutoTokenizer.from_pretrained(
         DIR, trust_remote_code=True)`` needs: an ``auto_map`` entry and the small
-        ``tokenization_bygpt.py`` that imports this class."""
-        files = super().save_pretrained(save_directory, *args, **kwargs)
-        directory = Path(save_directory)
-        config_file = directory / "tokenizer_config.json"
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-        config["auto_map"] = {"AutoTokenizer": [f"{REMOTE_CODE_FILE[:-3]}.ByGPTTokenizer", None]}
-        config["tokenizer_class"] = "ByGPTTokenizer"
-        config["add_bos_token"] = self.add_bos_token
-        config["add_eos_token"] = self.add_eos_token
-        config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (directory / REMOTE_CODE_FILE).write_text(REMOTE_CODE, encoding="utf-8")
-        return (*files, str(directory / REMOTE_CODE_FILE))
+        ``tokenization_bygpt.py`` that imports this class (never a copy of this
+        package's sources). The files are written to a staging directory first
+        (see :func:`staged_directory`): a failed save changes nothing."""
+        if kwargs.get("push_to_hub"):
+            kwargs.setdefault("repo_id", Path(save_directory).name)
+        with staged_directory(save_directory) as stage:
+            files = super().save_pretrained(stage, *args, **kwargs)
+            config_file = stage / "tokenizer_config.json"
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+            config["auto_map"] = {"AutoTokenizer": [f"{REMOTE_CODE_FILE[:-3]}.ByGPTTokenizer", None]}
+            config["tokenizer_class"] = "ByGPTTokenizer"
+            config["add_bos_token"] = self.add_bos_token
+            config["add_eos_token"] = self.add_eos_token
+            config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            (stage / REMOTE_CODE_FILE).write_text(REMOTE_CODE, encoding="utf-8")
+            saved = (*_in_directory(files, stage, save_directory), str(Path(save_directory) / REMOTE_CODE_FILE))
+        return saved
 
 
-__all__ = ["ByGPTTokenizer"]
+__all__ = [
+    "BYTE_IDS",
+    "ByGPTTokenizer",
+    "NoSourceCopy",
+    "PAD_TOKEN",
+    "special_id",
+    "staged_directory",
+    "virtual_id",
+    "virtual_id_block",
+]

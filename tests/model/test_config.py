@@ -60,3 +60,19 @@ def test_bad_configs_raise(kwargs):
 def test_unknown_preset():
     with pytest.raises(ValueError, match="unknown preset"):
         ByGPTConfig.preset("13b")
+
+
+def test_heads_and_scheme_fields():
+    import bygpt_codec
+
+    config = ByGPTConfig.preset("tiny", heads="chained", scheme="utf8")
+    assert ByGPTConfig.from_dict(config.to_dict()) == config
+    assert ByGPTConfig().heads == "independent" and ByGPTConfig().scheme == "jpblock"
+    for scheme in bygpt_codec.SCHEMES:
+        ByGPTConfig(scheme=scheme)
+    with pytest.raises(ValueError, match="heads"):
+        ByGPTConfig(heads="tree")
+    with pytest.raises(ValueError, match="scheme"):
+        ByGPTConfig(scheme="latin1")
+    chained = ByGPTConfig.preset("tiny", heads="chained")
+    assert count_parameters(chained) == expected_parameters(chained) > expected_parameters(ByGPTConfig.preset("tiny"))

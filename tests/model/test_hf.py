@@ -1,11 +1,10 @@
-"""transformers integration: the tokenizer, the model wrapper, remote-code
-loading with no network, and the model card's script."""
+"""transformers integration: the tokenizer, the model wrapper, and the model
+card's script run as the card runs it (Auto classes with remote code, no
+network). The transformers workflows are in tests/transformers/."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import json
 from pathlib import Path
 
 import pytest
@@ -16,19 +15,12 @@ pytest.importorskip("safetensors")
 
 from bygpt_codec.hf import ByGPTTokenizer  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..transformers.harness import ROOT, run_python  # noqa: E402
+
 CARD_TEXTS = [
     "日本三景一覧:\n1. 広島県, 宮島\n2. 京都府, 天橋立\n3. 宮城県, ",
     "原文: I like to play soccer. 訳文: 私はサッカーをするのが好きです。",
 ]
-
-
-def offline_env(tmp_path: Path) -> dict[str, str]:
-    """No network, and a private cache for transformers' remote-code modules."""
-    env = dict(os.environ)
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HOME=str(tmp_path / "hf-home"))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "model"), env.get("PYTHONPATH")]))
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -119,26 +111,6 @@ def test_model_wrapper_matches_reference_model(tiny_dir):
         model.generate(input_ids=batch["input_ids"], num_beams=4)
 
 
-def test_auto_classes_load_offline_with_remote_code(tiny_dir, tmp_path):
-    code = f"""
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
-tok = AutoTokenizer.from_pretrained({str(tiny_dir)!r}, trust_remote_code=True)
-model = AutoModelForCausalLM.from_pretrained({str(tiny_dir)!r}, trust_remote_code=True, dtype=torch.bfloat16)
-assert type(tok).__name__ == "ByGPTTokenizer", type(tok)
-assert type(model).__name__ == "ByGPTHFForCausalLM", type(model)
-assert model.dtype == torch.bfloat16
-batch = tok(["<|bos|>こんにちは"], return_tensors="pt", padding="longest", add_special_tokens=False)
-out = model.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask, max_new_tokens=8)
-print(out.shape[1] - batch.input_ids.shape[1])
-"""
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=offline_env(tmp_path), capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "8"
-
-
 @pytest.mark.parametrize("damage", ["missing", "truncated", "garbage"])
 def test_damaged_weight_file_is_named(tiny_dir, tmp_path, damage):
     import shutil
@@ -159,29 +131,17 @@ def test_damaged_weight_file_is_named(tiny_dir, tmp_path, damage):
 
 
 def test_model_card_example_runs_on_cpu(tiny_dir, tmp_path):
-    env = offline_env(tmp_path)
-    env["CUDA_VISIBLE_DEVICES"] = ""
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "model_card.py"), "--model_name_or_path", str(tiny_dir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    # The card's own command line (short options, allow_abbrev=False).
+    card = str(ROOT / "examples" / "model_card.py")
+    result = run_python("", tmp_path, card, "-m", str(tiny_dir), "-n", "16", "-s", "1")
     blocks = result.stdout.split("===\n")[1:]
     assert len(blocks) == 2
     assert blocks[0].startswith("Decoded: <|bos|>日本三景一覧:") and blocks[1].startswith("Decoded: <|bos|>原文:")
 
 
 def test_make_tiny_command(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "bygpt_model.make_tiny", str(tmp_path / "t")],
-        env=offline_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    run_python("", tmp_path, "-m", "bygpt_model.make_tiny", str(tmp_path / "t"), "--scheme", "utf8")
     names = {p.name for p in (tmp_path / "t").iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer_config.json", "tokenization_bygpt.py"} <= names
+    config = json.loads((tmp_path / "t" / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert config["scheme"] == "utf8" and config["model_max_length"] == 1024  # the tiny model's context

@@ -112,3 +112,138 @@ def test_model_is_plain_module():
     names = dict(model.named_parameters())
     assert {f"lm_heads.{k}.weight" for k in range(4)} <= set(names)
     assert names["model.embed.byte_embed.weight"].shape == (4 * 256, 16)
+
+
+# -- the loss: labels, -100, and the unpadded fast path ------------------------
+
+
+def _manual_loss(model, ids, labels):
+    logits = model(ids)[:, :-1]
+    target = labels.view(ids.shape[0], -1, 4)[:, 1:]
+    keep = target != -100
+    ce = torch.nn.functional.cross_entropy(logits[keep].float(), target[keep])
+    return ce
+
+
+def test_loss_ignores_label_minus_100(tiny_model):
+    ids = torch.cat(_rows(5, [6, 6])).view(2, -1)
+    labels = ids.clone()
+    labels[0, 8:13] = -100
+    labels[1, -4:] = -100
+    want = _manual_loss(tiny_model, ids, labels)
+    torch.testing.assert_close(tiny_model.loss(ids, labels=labels), want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(tiny_model.loss(ids, labels=labels, has_padding=False), want, rtol=1e-5, atol=1e-6)
+    # All ignored: zero, not NaN.
+    assert tiny_model.loss(ids, labels=torch.full_like(ids, -100)).item() == 0.0
+    # The older call, labels (with -100 over padding) as the inputs: -100 is
+    # read as a pad byte and is not a target.
+    rows = _rows(6, [3, 7])
+    padded, mask = _pad(rows, "left")
+    hf_labels = padded.masked_fill(mask == 0, -100)
+    torch.testing.assert_close(tiny_model.loss(hf_labels, mask), tiny_model.loss(padded, mask), rtol=1e-6, atol=1e-7)
+
+
+def test_causal_lm_loss_from_existing_logits(tiny_model):
+    from bygpt_model.modeling import causal_lm_loss
+
+    rows = _rows(7, [4, 9])
+    ids, mask = _pad(rows, "right")
+    logits = tiny_model(ids, attention_mask=mask)
+    block_mask = mask.view(2, -1, 4)[..., 0].bool()
+    torch.testing.assert_close(
+        causal_lm_loss(logits, ids, block_mask), tiny_model.loss(ids, mask), rtol=1e-6, atol=1e-7
+    )
+    labels = ids.masked_fill(mask == 0, -100)
+    torch.testing.assert_close(causal_lm_loss(logits, labels), tiny_model.loss(ids, mask), rtol=1e-6, atol=1e-7)
+
+
+def test_unpadded_windows_use_causal_attention_without_host_reads(tiny_model, monkeypatch):
+    """has_padding=False: no [B, 1, N, N] mask (SDPA's is_causal instead),
+    and with uint8 ids no tensor is read on the host."""
+    import torch.nn.functional as F
+
+    ids = torch.cat(_rows(8, [9, 9])).view(2, -1)
+    want = tiny_model.loss(ids)
+    calls = []
+    original = F.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, is_causal=False, **kwargs):
+        calls.append((attn_mask is None, is_causal))
+        return original(q, k, v, attn_mask=attn_mask, is_causal=is_causal, **kwargs)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("host read in the training forward")
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
+    for name in ("item", "tolist", "numpy", "__bool__", "__int__", "__float__"):
+        monkeypatch.setattr(torch.Tensor, name, refuse)
+    got = tiny_model.loss(ids.to(torch.uint8), has_padding=False)
+    monkeypatch.undo()
+    assert calls == [(True, True)] * tiny_model.config.num_hidden_layers
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+# -- chained heads ---------------------------------------------------------------
+
+
+@pytest.fixture()
+def chained_model():
+    torch.manual_seed(4321)
+    return ByGPTForCausalLM(ByGPTConfig.preset("tiny", heads="chained")).eval()
+
+
+def test_chained_heads_see_only_earlier_bytes_of_their_block(chained_model, tiny_model):
+    ids = torch.cat(_rows(9, [5])).view(1, -1)
+    base = chained_model(ids)
+    for j in range(4):
+        changed = ids.clone()
+        changed[0, 8 + j] = (changed[0, 8 + j] + 1) % 255  # byte j of block 2
+        logits = chained_model(changed)
+        # Position 1 predicts block 2: heads k > j see byte j, the others not.
+        for k in range(4):
+            same = torch.equal(logits[0, 1, k], base[0, 1, k])
+            assert same == (k <= j), (j, k)
+    # Independent heads never look at the predicted block.
+    changed = ids.clone()
+    changed[0, 8] += 1
+    assert torch.equal(tiny_model(changed)[0, 1], tiny_model(ids)[0, 1])
+
+
+def test_chained_heads_train_and_generate(chained_model):
+    from bygpt_model import expected_parameters
+
+    assert chained_model.num_parameters() == expected_parameters(chained_model.config)
+    ids = torch.cat(_rows(10, [6, 6])).view(2, -1)
+    chained_model.train()
+    loss = chained_model.loss(ids)
+    loss.backward()
+    assert all(p.grad is not None for p in chained_model.parameters())
+    chained_model.eval()
+    for kw in (dict(), dict(do_sample=True)):
+        a = chained_model.generate(ids, max_new_tokens=32, generator=torch.Generator().manual_seed(0), **kw)
+        b = chained_model.generate(
+            ids, max_new_tokens=32, generator=torch.Generator().manual_seed(0), use_cache=False, **kw
+        )
+        assert torch.equal(a, b), kw
+
+
+def test_card_layout_and_old_checkpoints_load(tiny_model, chained_model, tmp_path):
+    """Independent heads keep the card's weights (no extra tensors), and a
+    config.json written before `heads`/`scheme` existed still loads."""
+    import json
+
+    names = set(tiny_model.state_dict())
+    assert not any(n.startswith("chain.") for n in names)
+    assert {n for n in chained_model.state_dict() if n.startswith("chain.")}
+    tiny_model.save_pretrained(tmp_path / "old")
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    for key in ("heads", "scheme"):
+        config.pop(key)
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    loaded = ByGPTForCausalLM.from_pretrained(tmp_path / "old")
+    assert loaded.config.heads == "independent" and loaded.config.scheme == "jpblock"
+    chained_model.save_pretrained(tmp_path / "chained")
+    again = ByGPTForCausalLM.from_pretrained(tmp_path / "chained").eval()
+    ids = torch.cat(_rows(11, [4])).view(1, -1)
+    assert again.config.heads == "chained"
+    assert torch.equal(again(ids), chained_model(ids))
