@@ -97,23 +97,33 @@ fn py_str<'py>(py: Python<'py>, text: &NarrowText) -> PyResult<Bound<'py, PyStri
     }
 }
 
-/// Bytes of any accepted input. `bytes` are immutable, so they are read in
-/// place; any other buffer (bytearray, numpy, memoryview) may be written by
-/// another thread once the GIL is released, so it is copied first. Anything
-/// else (int arrays, tensors, lists of ints) goes through the Python helper,
-/// which checks every value is in 0..=255.
-fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
+/// Input bytes, and whether the GIL may be released while they are read.
+#[derive(Clone, Copy)]
+struct Input<'a> {
+    data: &'a [u8],
+    /// Nothing can write them: an immutable `bytes`, or our own copy.
+    frozen: bool,
+}
+
+/// Bytes of any accepted input. `bytes` are immutable and read in place,
+/// with the GIL released for large work. Any other C-contiguous buffer
+/// (bytearray, numpy, memoryview) is also read in place, but with the GIL
+/// held throughout, so that no Python code can write it meanwhile (work is
+/// still spread over threads). Other buffers are copied; anything else (int
+/// arrays, tensors, lists of ints) goes through the Python helper, which
+/// checks every value is in 0..=255.
+fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(Input<'_>) -> PyResult<R>) -> PyResult<R> {
     with_buffer(data, false, f)
 }
 
-/// [`with_bytes`], also accepting a C-contiguous matrix when `matrix` is set.
+/// [`with_bytes`], also accepting a matrix when `matrix` is set.
 fn with_buffer<R>(
     data: &Bound<'_, PyAny>,
     matrix: bool,
-    f: impl FnOnce(&[u8]) -> PyResult<R>,
+    f: impl FnOnce(Input<'_>) -> PyResult<R>,
 ) -> PyResult<R> {
     if let Ok(b) = data.cast::<PyBytes>() {
-        return f(b.as_bytes());
+        return f(Input { data: b.as_bytes(), frozen: true });
     }
     if let Ok(buf) = PyBuffer::<u8>::get(data) {
         if buf.dimensions() > 1 && !matrix {
@@ -122,15 +132,25 @@ fn with_buffer<R>(
                 buf.shape()
             )));
         }
-        return f(&buf.to_vec(data.py())?);
+        if buf.is_c_contiguous() {
+            // SAFETY: `buf` holds the exporter's buffer (it cannot be freed or
+            // resized) until it is dropped at the end of this function, and the
+            // GIL stays held while the slice is read (`frozen: false`), so no
+            // Python code can write it meanwhile.
+            let data = unsafe { std::slice::from_raw_parts(buf.buf_ptr() as *const u8, buf.len_bytes()) };
+            return f(Input { data, frozen: false });
+        }
+        return f(Input { data: &buf.to_vec(data.py())?, frozen: true });
     }
     let py = data.py();
     let converted = py.import("bygpt_codec._convert")?.call_method1("as_bytes", (data,))?;
-    f(converted.cast::<PyBytes>()?.as_bytes())
+    f(Input { data: converted.cast::<PyBytes>()?.as_bytes(), frozen: true })
 }
 
-fn maybe_detach<T: Send>(py: Python<'_>, size: usize, f: impl FnOnce() -> T + Send) -> T {
-    if size >= PARALLEL_MIN {
+/// Runs `f` with the GIL released when the work is large and `frozen` says
+/// nothing it reads can be written meanwhile.
+fn maybe_detach<T: Send>(py: Python<'_>, size: usize, frozen: bool, f: impl FnOnce() -> T + Send) -> T {
+    if size >= PARALLEL_MIN && frozen {
         py.detach(f)
     } else {
         f()
@@ -166,7 +186,7 @@ fn lay_out<'py, R: AsRef<[u8]> + Sync>(
         let ids_slice = ids.as_bytes_mut();
         let mask_slice = mask.as_bytes_mut();
         let special_slice = special_buf.as_ref().map(|s| s.as_bytes_mut());
-        maybe_detach(py, n, || layout.fill(&plan, rows, ids_slice, mask_slice, special_slice));
+        maybe_detach(py, n, true, || layout.fill(&plan, rows, ids_slice, mask_slice, special_slice));
     }
     Ok((ids, mask, special_buf, plan.rows, plan.width))
 }
@@ -220,19 +240,20 @@ impl PyCodec {
         let strings = strings(texts)?;
         let refs: Vec<TextRef<'_>> = strings.iter().map(text_ref).collect::<PyResult<_>>()?;
         let units: usize = refs.iter().map(TextRef::units).sum();
-        maybe_detach(py, units, || self.codec.encode_batch(&refs, opts))
+        maybe_detach(py, units, true, || self.codec.encode_batch(&refs, opts))
             .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
-    /// Decodes rows (in parallel, without the GIL, when large) into strs.
+    /// Decodes rows (in parallel when large; without the GIL when `frozen`) into strs.
     fn decode_slices<'py>(
         &self,
         py: Python<'py>,
         rows: &[&[u8]],
+        frozen: bool,
         opts: &DecodeOptions,
     ) -> PyResult<Vec<Bound<'py, PyString>>> {
         let total = rows.iter().map(|r| r.len()).sum();
-        let decoded = maybe_detach(py, total, || {
+        let decoded = maybe_detach(py, total, frozen, || {
             self.codec.decode_batch(rows, opts, NarrowBuffer::with_capacity, NarrowBuffer::into_narrow)
         })
         .map_err(|(k, e)| decode_error(py, &e, Some(k)))?;
@@ -318,7 +339,7 @@ impl PyCodec {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let t = text_ref(text)?;
         let opts = self.encode_options(&encoding)?;
-        let (bytes, _) = maybe_detach(py, t.units(), || self.codec.encode(t, &opts))
+        let (bytes, _) = maybe_detach(py, t.units(), true, || self.codec.encode(t, &opts))
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(PyBytes::new(py, &bytes))
     }
@@ -333,8 +354,9 @@ impl PyCodec {
         skip_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyString>> {
         let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
-        with_bytes(data, |bytes| {
-            let text = maybe_detach(py, bytes.len(), || {
+        with_bytes(data, |input| {
+            let bytes = input.data;
+            let text = maybe_detach(py, bytes.len(), input.frozen, || {
                 let mut sink = NarrowBuffer::with_capacity(bytes.len());
                 self.codec.decoder(opts).decode_parallel(bytes, true, &mut sink).map(|()| sink.into_narrow())
             })
@@ -408,12 +430,11 @@ impl PyCodec {
     ) -> PyResult<Vec<Bound<'py, PyString>>> {
         let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
         let slices: Vec<&[u8]> = rows.iter().map(|r| r.as_bytes()).collect();
-        self.decode_slices(py, &slices, &opts)
+        self.decode_slices(py, &slices, true, &opts)
     }
 
-    /// Decodes a C-contiguous uint8 matrix (any buffer) given its row width.
-    /// A `bytes` matrix is read in place; any other buffer is copied while
-    /// the GIL is held, since another thread could write it afterwards.
+    /// Decodes a uint8 matrix (any buffer) given its row width, read in place
+    /// (see `with_buffer` for when the GIL is released).
     #[pyo3(signature = (matrix, width, *, errors, skip_special_tokens))]
     fn _decode_matrix<'py>(
         &self,
@@ -424,7 +445,8 @@ impl PyCodec {
         skip_special_tokens: bool,
     ) -> PyResult<Vec<Bound<'py, PyString>>> {
         let opts = DecodeOptions { errors: parse_errors(errors)?, skip_special_tokens };
-        with_buffer(matrix, true, |data| {
+        with_buffer(matrix, true, |input| {
+            let data = input.data;
             if width == 0 || data.len() % width != 0 {
                 return Err(PyValueError::new_err(format!(
                     "width {width} does not divide {} bytes",
@@ -432,7 +454,7 @@ impl PyCodec {
                 )));
             }
             let slices: Vec<&[u8]> = data.chunks(width).collect();
-            self.decode_slices(py, &slices, &opts)
+            self.decode_slices(py, &slices, input.frozen, &opts)
         })
     }
 
@@ -446,7 +468,7 @@ impl PyCodec {
     /// (chars, bytes, filler, straddling) of `text` under this codec's scheme.
     fn _stats(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<(u64, u64, u64, u64)> {
         let t = text_ref(text)?;
-        let s = maybe_detach(py, t.units(), || Stats::measure(self.codec.scheme(), t));
+        let s = maybe_detach(py, t.units(), true, || Stats::measure(self.codec.scheme(), t));
         Ok((s.chars, s.bytes, s.filler, s.straddling))
     }
 
@@ -491,9 +513,9 @@ impl PyIncrementalDecoder {
         r#final: bool,
     ) -> PyResult<Bound<'py, PyString>> {
         let mut dec = self.lock()?;
-        with_bytes(chunk, |bytes| {
-            let mut sink = NarrowBuffer::with_capacity(bytes.len());
-            dec.decode(bytes, r#final, &mut sink).map_err(|e| decode_error(py, &e, None))?;
+        with_bytes(chunk, |input| {
+            let mut sink = NarrowBuffer::with_capacity(input.data.len());
+            dec.decode(input.data, r#final, &mut sink).map_err(|e| decode_error(py, &e, None))?;
             py_str(py, &sink.into_narrow())
         })
     }

@@ -44,14 +44,12 @@ pub struct DecodeOptions {
 /// Receives decoded code points (lone surrogates included).
 pub trait Sink {
     fn push(&mut self, cp: u32);
-    /// Every staged value except [`DROP`](crate::fast_decode::DROP) (the
-    /// jpblock fast path hands over runs of staged blocks).
+    /// Many code points at once, all in the BMP and none a surrogate (what
+    /// the table-driven fast path decodes).
     #[inline]
-    fn push_staged(&mut self, staged: &[u16]) {
-        for &v in staged {
-            if v != crate::fast_decode::DROP {
-                self.push(u32::from(v));
-            }
+    fn push_bmp(&mut self, cps: &[u16]) {
+        for &v in cps {
+            self.push(u32::from(v));
         }
     }
     fn push_name(&mut self, name: &str) {
@@ -67,18 +65,8 @@ impl Sink for Vec<u32> {
         Vec::push(self, cp);
     }
 
-    fn push_staged(&mut self, staged: &[u16]) {
-        // Branch-free compaction: write every value, advance past kept ones.
-        self.reserve(staged.len());
-        let len = self.len();
-        let spare = &mut self.spare_capacity_mut()[..staged.len()];
-        let mut kept = 0;
-        for &v in staged {
-            spare[kept].write(u32::from(v)); // kept <= values seen so far < staged.len()
-            kept += usize::from(v != crate::fast_decode::DROP);
-        }
-        // SAFETY: the first `kept` spare slots were written above.
-        unsafe { self.set_len(len + kept) };
+    fn push_bmp(&mut self, cps: &[u16]) {
+        self.extend(cps.iter().map(|&v| u32::from(v)));
     }
 }
 
@@ -231,20 +219,16 @@ fn table_chunk<S: Sink>(
 ) -> Result<usize, Failure> {
     let (Rules { specials, opts }, Span { data, base, last }) = (rules, span);
     let mut i = 0;
-    let mut staged = [0u16; fast_decode::STAGE_BYTES];
-    // Runs of whole blocks at a block boundary go through the fast path; a
-    // run it refuses, and everything else, goes unit by unit below.
-    let mut slow_until = 0;
+    let mut run = [0u16; fast_decode::RUN_BYTES + BLOCK];
+    // Whole blocks at a block boundary go through the fast path; a block it
+    // refuses, and everything else, goes unit by unit below.
     while i < data.len() {
-        if i >= slow_until && block_offset(base, i) == 0 {
-            let run = ((data.len() - i) / BLOCK * BLOCK).min(fast_decode::STAGE_BYTES);
-            if run > 0 {
-                if fast_decode::stage(t, &data[i..i + run], &mut staged[..run]) {
-                    sink.push_staged(&staged[..run]);
-                    i += run;
-                    continue;
-                }
-                slow_until = i + run;
+        if block_offset(base, i) == 0 {
+            let (done, n) = fast_decode::run(t, &data[i..], &mut run);
+            sink.push_bmp(&run[..n]);
+            i += done;
+            if done > 0 {
+                continue;
             }
         }
         let lead = data[i];

@@ -11,7 +11,6 @@ use crate::codec::Codec;
 use crate::decode::{
     decode_chunk, DecodeError, DecodeErrorKind, DecodeOptions, ErrorMode, Rules, Sink, Span,
 };
-use crate::fast_decode::DROP;
 use crate::parallel::{self, PARALLEL_MIN};
 use crate::scheme::{utf8_code, BLOCK};
 use crate::tables;
@@ -385,19 +384,17 @@ impl Sink for Utf8Out {
         self.cur.extend_from_slice(&code[..len]);
     }
 
-    /// Staged values are BMP code points that are never surrogates, or DROP:
-    /// each is stored as 4 bytes unconditionally and the cursor advances by
-    /// its real length.
-    fn push_staged(&mut self, staged: &[u16]) {
+    /// Each value (a BMP code point, never a surrogate) is stored as 4
+    /// bytes unconditionally and the cursor advances by its real length: no
+    /// branches on the (unpredictable) length.
+    fn push_bmp(&mut self, cps: &[u16]) {
         let len = self.cur.len();
-        self.cur.reserve(staged.len() * 3 + 1);
-        let spare = &mut self.cur.spare_capacity_mut()[..staged.len() * 3 + 1];
+        self.cur.reserve(cps.len() * 3 + 1);
+        let spare = &mut self.cur.spare_capacity_mut()[..cps.len() * 3 + 1];
         let mut n = 0;
-        for &v in staged {
+        for &v in cps {
             let (bytes, l) = utf8_code(u32::from(v));
-            let l = if v == DROP { 0 } else { l };
-            // n <= 3 * (values before v), and staged values are BMP (at most
-            // 3 bytes), so n + 3 < spare.len().
+            // n <= 3 * (values before v), so n + 3 < spare.len().
             for (k, &b) in bytes.iter().enumerate() {
                 spare[n + k].write(b);
             }

@@ -13,7 +13,7 @@
 //! The 2-byte tables are committed data (`rust/core/data/*.txt`), compiled
 //! in by `build.rs`; everything else here is derived from them at compile time.
 
-use crate::fast_decode::{staging_values, VALUES_LEN};
+use crate::fast_decode::{pair_values, PAIRS};
 use crate::scheme::{FILLER, SPECIAL_LEAD};
 
 mod data {
@@ -51,8 +51,8 @@ pub(crate) struct Tables {
     /// The code of every BMP code point packed as `bytes | len << 24` (bytes
     /// little-endian), so encoding a character is one load.
     bmp: [u32; 0x10000],
-    /// What the decoder's fast path stages for 1- and 2-byte codes.
-    pub values: [u16; VALUES_LEN],
+    /// The decoder's fast path: the character starting with each byte pair.
+    pub values: [u16; PAIRS],
 }
 
 impl Tables {
@@ -80,7 +80,7 @@ impl Tables {
             bmp[cp] = b as u32 | 1 << 24;
             b += 1;
         }
-        Tables { one_byte, two_byte, bmp, values: staging_values(&one_byte, two_byte) }
+        Tables { one_byte, two_byte, bmp, values: pair_values(&one_byte, two_byte) }
     }
 
     /// The shortest (only valid) code of `cp` as little-endian packed bytes, and its length.

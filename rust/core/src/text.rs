@@ -105,31 +105,12 @@ impl crate::decode::Sink for NarrowBuffer {
         }
     }
 
-    fn push_staged(&mut self, staged: &[u16]) {
-        use crate::fast_decode::DROP;
-        let Some(wide) = &mut self.ucs4 else {
-            // Branch-free compaction: write every value, advance past kept ones.
-            self.ucs2.reserve(staged.len());
-            let len = self.ucs2.len();
-            let spare = &mut self.ucs2.spare_capacity_mut()[..staged.len()];
-            let mut kept = 0;
-            let mut bits = 0u16;
-            for &v in staged {
-                let keep = v != DROP;
-                spare[kept].write(v); // kept <= values seen so far < staged.len()
-                bits |= v & 0u16.wrapping_sub(u16::from(keep));
-                kept += usize::from(keep);
-            }
-            self.bits |= u32::from(bits);
-            // SAFETY: the first `kept` spare slots were written above.
-            unsafe { self.ucs2.set_len(len + kept) };
-            return;
-        };
-        for &v in staged {
-            if v != DROP {
-                self.bits |= u32::from(v);
-                wide.push(u32::from(v));
-            }
+    fn push_bmp(&mut self, cps: &[u16]) {
+        let bits = cps.iter().fold(0, |b, &v| b | v);
+        self.bits |= u32::from(bits);
+        match &mut self.ucs4 {
+            None => self.ucs2.extend_from_slice(cps),
+            Some(wide) => wide.extend(cps.iter().map(|&v| u32::from(v))),
         }
     }
 }
