@@ -84,30 +84,16 @@ impl fmt::Display for Scheme {
 /// completes the last block.
 #[inline(always)]
 pub(crate) fn fill_before(q: usize, len: usize, rule: bool) -> usize {
-    // A table lookup, not a branch: in Japanese text whether a code crosses
-    // is unpredictable, and compilers turn the arithmetic form back into one.
-    if rule {
-        usize::from(FILL[q & (BLOCK - 1)][len & 7])
-    } else {
-        0
+    if !rule {
+        return 0;
     }
+    // A conditional move, not a branch: whether a code crosses is
+    // unpredictable in Japanese text (a branch mispredicts), and the block
+    // offset is a dependency chain through every character (a table lookup
+    // would add a load's latency to each).
+    let room = BLOCK - (q & (BLOCK - 1));
+    std::hint::select_unpredictable(len > room, room, 0)
 }
-
-/// `FILL[q][len]`: the block rule for a code of `len` bytes at offset `q`
-/// (8 lengths wide so that indexing is a mask, not a division).
-const FILL: [[u8; 8]; BLOCK] = {
-    let mut t = [[0u8; 8]; BLOCK];
-    let mut q = 0;
-    while q < BLOCK {
-        let mut len = 0;
-        while len < 8 {
-            t[q][len] = if q + len > BLOCK { (BLOCK - q) as u8 } else { 0 };
-            len += 1;
-        }
-        q += 1;
-    }
-    t
-};
 
 /// Does a code of `len` bytes at offset `q` cross a block boundary (with no
 /// block rule, under `utf8`)?
