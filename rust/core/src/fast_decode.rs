@@ -106,7 +106,7 @@ pub(crate) const fn pair_values(one_byte: &[u16; ONE_BYTE_CODES], two_byte: &[u1
 /// Decodes one block into `out[..4]` (all 4 written); the number of
 /// characters, or `None` if the block needs the general decoder.
 #[inline(always)]
-fn block(values: &[u16; PAIRS], b: [u8; 4], out: &mut [u16]) -> Option<usize> {
+fn block(values: &[u16; PAIRS], b: [u8; 4], out: &mut [u16; BLOCK]) -> Option<usize> {
     let key = CLASS[usize::from(b[0])]
         | CLASS[usize::from(b[1])] << 2
         | CLASS[usize::from(b[2])] << 4
@@ -115,20 +115,16 @@ fn block(values: &[u16; PAIRS], b: [u8; 4], out: &mut [u16]) -> Option<usize> {
     let n = (shape & 7) as usize;
     // The block's bytes with a zero after them, so every pair is in range.
     let w = u64::from(u32::from_le_bytes(b));
-    let mut four = 0u64;
-    for j in 0..BLOCK {
+    // Characters past the count repeat the first (their shift is 0), so an
+    // INVALID value is a real 2-byte code past the table.
+    let mut invalid = 0;
+    for (j, slot) in out.iter_mut().enumerate() {
         let shift = (shape >> (8 * j + 8)) & 0xFF;
-        let pair = (w >> shift) as usize & (PAIRS - 1);
-        four |= u64::from(values[pair]) << (16 * j);
+        let v = values[(w >> shift) as usize & (PAIRS - 1)];
+        invalid |= u32::from(v) + 1;
+        *slot = v;
     }
-    // Characters past the count repeat the first (their shift is 0), so a
-    // lane of all ones is a real 2-byte code past the table (SWAR test).
-    let inverted = !four;
-    let invalid = inverted.wrapping_sub(0x0001_0001_0001_0001) & !inverted & 0x8000_8000_8000_8000;
-    for (j, slot) in out.iter_mut().enumerate().take(BLOCK) {
-        *slot = (four >> (16 * j)) as u16;
-    }
-    (shape & 8 == 0 && invalid == 0).then_some(n)
+    (shape & 8 == 0 && invalid & 0x1_0000 == 0).then_some(n)
 }
 
 /// Decodes the whole blocks at the start of `data` (which starts at a block
@@ -140,7 +136,10 @@ fn run_portable(values: &[u16; PAIRS], data: &[u8], out: &mut [u16]) -> (usize, 
     let mut written = 0;
     let mut done = 0;
     for b in data.chunks_exact(BLOCK).take(RUN_BYTES / BLOCK) {
-        let Some(slots) = out.get_mut(written..written + BLOCK) else { break };
+        let Some(slots) = out.get_mut(written..written + BLOCK).and_then(|s| <&mut [u16; BLOCK]>::try_from(s).ok())
+        else {
+            break;
+        };
         let Some(n) = block(values, [b[0], b[1], b[2], b[3]], slots) else { break };
         written += n;
         done += BLOCK;
