@@ -1,5 +1,6 @@
 //! The incremental decoder fed arbitrary chunkings equals one-shot decoding,
-//! for text and for errors (same offset), in both schemes and error modes.
+//! for text and for errors (same offset), in every scheme and error mode, on
+//! one thread and in parallel pieces.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -8,32 +9,42 @@ use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 struct Input {
-    jpblock: bool,
+    scheme: u8,
     replace: bool,
+    parallel: bool,
     cuts: Vec<u8>,
     data: Vec<u8>,
 }
 
 fuzz_target!(|input: Input| {
-    let scheme = if input.jpblock { Scheme::Jpblock } else { Scheme::Utf8 };
+    let scheme = Scheme::ALL[usize::from(input.scheme) % Scheme::ALL.len()];
     let errors = if input.replace { ErrorMode::Replace } else { ErrorMode::Strict };
     let opts = DecodeOptions { errors, skip_special_tokens: false };
     let codec = Codec::new(scheme);
     let expected = codec.decode_to_code_points(&input.data, &opts);
-    let mut decoder = codec.incremental_decoder(opts);
+    // Small parallel pieces, so that short inputs are cut into several.
+    let mut decoder = codec.decoder(opts).with_parallel_min(8);
+    let parallel = input.parallel;
+    let step = |d: &mut bygpt_codec_core::Decoder, chunk: &[u8], last: bool, got: &mut Vec<u32>| {
+        if parallel {
+            d.decode_parallel(chunk, last, got)
+        } else {
+            d.decode(chunk, last, got)
+        }
+    };
     let mut got = Vec::new();
     let mut rest = &input.data[..];
     let mut result = Ok(());
     for &cut in &input.cuts {
         let n = (cut as usize % 9).min(rest.len());
-        result = decoder.decode(&rest[..n], false, &mut got);
+        result = step(&mut decoder, &rest[..n], false, &mut got);
         rest = &rest[n..];
         if result.is_err() {
             break;
         }
     }
     if result.is_ok() {
-        result = decoder.decode(rest, true, &mut got);
+        result = step(&mut decoder, rest, true, &mut got);
     }
     match expected {
         Ok(text) => {

@@ -4,33 +4,34 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use bygpt_codec_core::{jpblock, Codec, DecodeOptions, EncodeOptions, Scheme, Stats, TextRef};
+use bygpt_codec_core::{code_len, Codec, DecodeOptions, EncodeOptions, Scheme, Stats, TextRef};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 struct Input {
-    jpblock: bool,
+    scheme: u8,
     parse_special: bool,
     add_special_tokens: bool,
     code_points: Vec<u32>,
 }
 
 fuzz_target!(|input: Input| {
-    let scheme = if input.jpblock { Scheme::Jpblock } else { Scheme::Utf8 };
+    let scheme = Scheme::ALL[usize::from(input.scheme) % Scheme::ALL.len()];
     let codec = Codec::new(scheme);
     let cps: Vec<u32> = input.code_points.iter().map(|&c| c % 0x11_0000).collect();
     let opts = EncodeOptions {
         parse_special: input.parse_special,
-        add_special_tokens: input.add_special_tokens,
-        max_len: None,
+        bos: input.add_special_tokens,
+        eos: input.add_special_tokens,
+        ..Default::default()
     };
     let (bytes, truncated) = codec.encode(TextRef::Ucs4(&cps), &opts).unwrap();
     assert!(!truncated);
     assert_eq!(bytes.len() % 4, 0);
-    if scheme == Scheme::Jpblock {
+    if scheme != Scheme::Utf8 {
         let mut i = 0;
         while i < bytes.len() {
-            let len = jpblock::code_len(bytes[i]);
+            let len = code_len(bytes[i]);
             assert!(i % 4 + len <= 4);
             i += len;
         }

@@ -3,8 +3,11 @@
     python fuzz/python/fuzz_api.py CORPUS_DIR -max_total_time=600
 
 Every call must end in a correct result or a clean Python exception of the
-documented kinds (TypeError, ValueError, its subclass DecodeError); anything
-else, a Rust panic (pyo3's PanicException) or a crash, is a finding.
+documented kinds (TypeError, ValueError, its subclass DecodeError, and
+MemoryError for batches too large to hold); anything else, a Rust panic
+(pyo3's PanicException) or a crash, is a finding. Batch calls draw
+`return_tensors` from "np" and "pt" (int64, the path a width * 8 overflow
+once panicked on) and lengths up to 2**70.
 """
 
 from __future__ import annotations
@@ -19,8 +22,21 @@ with atheris.instrument_imports():
     import bygpt_codec
     from bygpt_codec import Codec, DecodeError
 
-CODECS = [Codec("jpblock"), Codec("utf8"), Codec("jpblock", special_tokens={"<|u|>": 256})]
-EXPECTED = (TypeError, ValueError)
+import torch  # noqa: E402  (not instrumented: only its tensors are used)
+
+CODECS = [Codec(s) for s in bygpt_codec.SCHEMES] + [Codec("jpblock", special_tokens={"<|u|>": 256})]
+EXPECTED = (TypeError, ValueError, MemoryError)
+# Lengths from tiny to absurd: whole blocks, not whole blocks, negative, past 2**64.
+LENGTHS = [0, 3, 4, 8, 12, 40, -4, 2**40, 2**61, 2**61 + 4, 2**62, 2**63, 2**64 + 4, 2**70]
+
+
+@atheris.instrument_func
+def length(fdp: atheris.FuzzedDataProvider) -> int | None:
+    if not fdp.ConsumeBool():
+        return None
+    if fdp.ConsumeBool():
+        return LENGTHS[fdp.ConsumeIntInRange(0, len(LENGTHS) - 1)]
+    return fdp.ConsumeIntInRange(-4, 48)
 
 
 @atheris.instrument_func
@@ -36,7 +52,7 @@ def text(fdp: atheris.FuzzedDataProvider, n: int) -> str:
 def one_input(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     codec = CODECS[fdp.ConsumeIntInRange(0, len(CODECS) - 1)]
-    op = fdp.ConsumeIntInRange(0, 5)
+    op = fdp.ConsumeIntInRange(0, 7)
     try:
         if op == 0:
             t = text(fdp, 40)
@@ -57,17 +73,25 @@ def one_input(data: bytes) -> None:
                 assert 0 <= e.position < len(raw)
         elif op == 2:
             texts = [text(fdp, 12) for _ in range(fdp.ConsumeIntInRange(0, 6))]
-            max_length = fdp.ConsumeIntInRange(-4, 40) if fdp.ConsumeBool() else None
+            max_length = length(fdp)
+            left_cut = fdp.ConsumeBool()
             out = codec.encode_batch(
                 texts,
                 padding_side="left" if fdp.ConsumeBool() else "right",
+                truncation_side="left" if left_cut else "right",
                 max_length=max_length,
                 truncation=fdp.ConsumeBool() and max_length is not None,
+                padding="max_length" if fdp.ConsumeBool() and max_length is not None else "longest",
+                pad_to_multiple_of=length(fdp),
                 add_special_tokens=fdp.ConsumeBool(),
+                add_eos=fdp.ConsumeBool() if fdp.ConsumeBool() else None,
+                return_tensors="pt" if fdp.ConsumeBool() else "np",
+                return_special_tokens_mask=fdp.ConsumeBool(),
             )
+            assert out["input_ids"].shape == out["attention_mask"].shape
             rows = codec.decode_batch(out["input_ids"], skip_special_tokens=True, errors="strict")
             for original, row in zip(texts, rows, strict=True):
-                assert original.startswith(row)
+                assert original.endswith(row) if left_cut else original.startswith(row)
         elif op == 3:
             raw = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 80))
             # Equality with one-shot decoding is checked by the Rust target
@@ -90,6 +114,38 @@ def one_input(data: bytes) -> None:
                 codec.decode_batch(arr[:, ::-1] if fdp.ConsumeBool() else arr)
             else:
                 codec.decode(arr[::2] if fdp.ConsumeBool() else arr, errors="replace")
+        elif op == 6:
+            rows = [fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 24)) for _ in range(fdp.ConsumeIntInRange(0, 5))]
+            if fdp.ConsumeBool():
+                rows = [list(r) for r in rows]
+            max_length = length(fdp)
+            out = codec.pad_batch(
+                rows,
+                padding_side="left" if fdp.ConsumeBool() else "right",
+                padding="max_length" if fdp.ConsumeBool() and max_length is not None else "longest",
+                max_length=max_length,
+                pad_to_multiple_of=length(fdp),
+                truncation=fdp.ConsumeBool() and max_length is not None,
+                truncation_side="left" if fdp.ConsumeBool() else "right",
+                return_tensors="pt" if fdp.ConsumeBool() else "np",
+                return_special_tokens_mask=fdp.ConsumeBool(),
+            )
+            assert out["input_ids"].shape[0] == len(rows)
+            codec.decode_batch(out["input_ids"], errors="replace")
+        elif op == 7:
+            texts = [text(fdp, 12) for _ in range(fdp.ConsumeIntInRange(0, 4))]
+            max_length = length(fdp)
+            rows = codec.encode_rows(
+                texts,
+                max_length=max_length,
+                truncation=fdp.ConsumeBool() and max_length is not None,
+                truncation_side="left" if fdp.ConsumeBool() else "right",
+                add_bos=fdp.ConsumeBool(),
+            )
+            assert all(len(r) % 4 == 0 for r in rows)
+            if fdp.ConsumeBool():
+                t = torch.tensor([list(r) + [2**63 - 1] for r in rows[:1]])
+                codec.decode_batch(t)
         else:
             name = text(fdp, 8)
             try:
