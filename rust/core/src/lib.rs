@@ -24,9 +24,10 @@
 //! assert_eq!(text, "こんにちは、世界");
 //! ```
 //!
-//! Where the format lives: [`scheme`] (the code of a character, the block
-//! rule), `tables` (the committed code tables) and [`special`]. Everything
-//! else is written against those.
+//! Where the format lives: `scheme.rs` (the code of a character, the block
+//! rule), `tables.rs` (the committed code tables, `data/*.txt`) and
+//! `special.rs`. Everything else is written against those; see
+//! `docs/architecture.md`.
 
 mod automaton;
 mod batch;
@@ -36,8 +37,8 @@ mod decoder;
 mod encoder;
 mod fast_decode;
 pub mod parallel;
-pub mod scheme;
-pub mod special;
+mod scheme;
+mod special;
 mod stats;
 mod stream;
 mod tables;
