@@ -164,6 +164,7 @@ def test_model_loss_accepts_transformers_labels(tiny_dir):
 
 @pytest.mark.parametrize("collator", ["recommended", "default"])
 def test_trainer_few_steps(tiny_dir, tmp_path, collator):
+    pytest.importorskip("accelerate", reason="Trainer needs accelerate: pip install 'transformers[torch]'")
     from bygpt_model.hf import ByGPTHFForCausalLM
 
     tok = ByGPTTokenizer.from_pretrained(tiny_dir)
