@@ -43,7 +43,7 @@ from transformers.utils.chat_template_utils import encode_marked_chat
 
 from ._codec import Codec
 from ._errors import DecodeError
-from .collator import DataCollatorForByteLM
+from .collator import IGNORE_INDEX, DataCollatorForByteLM
 from .constants import (
     BLOCK,
     BOS,
@@ -559,7 +559,7 @@ class ByGPTTokenizer(NoSourceCopy, PreTrainedTokenizer):
         out the rows: a row's completing filler takes the value of its last
         byte; padding gets 0 (masks) or -100 (labels)."""
         out = {}
-        for key, fill in (("attention_mask", 0), ("special_tokens_mask", 1), ("labels", -100)):
+        for key, fill in (("attention_mask", 0), ("special_tokens_mask", 1), ("labels", IGNORE_INDEX)):
             values = given.get(key)
             if values is None:
                 continue
@@ -572,7 +572,7 @@ class ByGPTTokenizer(NoSourceCopy, PreTrainedTokenizer):
                 if len(v) and key != "labels":
                     grid[i, start + len(v) : start + n] = v[-1]
                 elif key == "labels" and len(v):
-                    grid[i, start + len(v) : start + n] = fill if v[-1] == -100 else FILLER
+                    grid[i, start + len(v) : start + n] = fill if v[-1] == IGNORE_INDEX else FILLER
             out[key] = grid
         return out
 
