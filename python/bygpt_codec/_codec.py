@@ -394,7 +394,10 @@ def _as_arrays(buffers: tuple, return_tensors: str) -> dict[str, Any]:
         for k, v in named.items()
     }
     if return_tensors == "pt":
-        import torch  # only here: importing the codec never imports torch
+        from ._extras import requires
+
+        with requires('return_tensors="pt"'):
+            import torch  # only here: importing the codec never imports torch
 
         return {k: torch.from_numpy(v) for k, v in out.items()}
     return out

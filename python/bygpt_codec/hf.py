@@ -37,12 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from transformers import PreTrainedTokenizer
-from transformers.tokenization_utils_base import BatchEncoding, PaddingStrategy, TruncationStrategy
-from transformers.utils.chat_template_utils import encode_marked_chat
 
 from ._codec import Codec
 from ._errors import DecodeError
+from ._extras import requires
 from .collator import IGNORE_INDEX, DataCollatorForByteLM
 from .constants import (
     BLOCK,
@@ -58,6 +56,11 @@ from .constants import (
     PAD_ID,
     special_block,
 )
+
+with requires("bygpt_codec.hf", "hf"):  # a missing transformers names the extra to install
+    from transformers import PreTrainedTokenizer
+    from transformers.tokenization_utils_base import BatchEncoding, PaddingStrategy, TruncationStrategy
+    from transformers.utils.chat_template_utils import encode_marked_chat
 
 BYTE_IDS = 256  # ids 0..255 are the bytes themselves
 PAD_TOKEN = f"<0x{PAD_ID:02X}>"  # the filler byte: pad_token_id 255
