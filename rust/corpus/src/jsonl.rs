@@ -150,7 +150,11 @@ impl<'de> DeserializeSeed<'de> for KeySeed {
     type Value = Cow<'de, [u8]>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_bytes(KeyVisitor)
+        // Raw first: serde_json checks a string read as bytes less strictly
+        // (control characters pass), as a raw value it checks it fully.
+        let raw: &'de RawValue = Deserialize::deserialize(d)?;
+        let mut de = serde_json::Deserializer::from_str(raw.get());
+        de.deserialize_bytes(KeyVisitor).map_err(de::Error::custom)
     }
 }
 
@@ -225,7 +229,7 @@ impl<'de> Visitor<'de> for StringVisitor {
 /// Hand-written because std has no WTF-8 decoder for byte slices; the input
 /// is serde_json's own output, so it is well-formed, and this only runs for
 /// strings that hold a lone surrogate.
-fn wtf8_code_points(bytes: &[u8]) -> Vec<u32> {
+pub(crate) fn wtf8_code_points(bytes: &[u8]) -> Vec<u32> {
     let mut cps = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {

@@ -776,8 +776,263 @@ impl ShardWriter {
     }
 }
 
+/// The `.bin`, `.idx` and `.json` paths of a prefix (a path ending in one
+/// of those is taken as its prefix).
+pub fn shard_paths(prefix: &str) -> (String, String, String) {
+    let p = [".bin", ".idx", ".json"].iter().find_map(|e| prefix.strip_suffix(e)).unwrap_or(prefix);
+    (format!("{p}.bin"), format!("{p}.idx"), format!("{p}.json"))
+}
+
+/// A shard opened and checked: its files stay open, so what was checked is
+/// what is read.
+#[derive(Debug)]
+pub struct OpenShard {
+    pub bin: File,
+    pub idx: File,
+    pub bin_name: String,
+    pub idx_name: String,
+    pub scheme: Scheme,
+    pub index: Index,
+    pub sidecar: Option<Sidecar>,
+}
+
+fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+/// Opens and checks a shard ([`check_index`] and its sidecar). Without a
+/// sidecar (a shard that Megatron's own tools wrote) the caller must name
+/// the scheme; with one, a scheme given must agree. The sidecar is read
+/// first and looked at again last: a writer replaces it first and renames
+/// it back last, so a shard being rewritten while it is opened is refused
+/// rather than read as a mix of two pairs.
+pub fn open_shard(prefix: &str, scheme: Option<Scheme>) -> Result<OpenShard, ShardError> {
+    let (bin_name, idx_name, car_name) = shard_paths(prefix);
+    let (sidecar, car_id) = match File::open(&car_name) {
+        Ok(mut f) => {
+            let id = file_id(&f.metadata().map_err(|e| ShardError::io(&car_name, e))?);
+            let mut text = Vec::new();
+            f.read_to_end(&mut text).map_err(|e| ShardError::io(&car_name, e))?;
+            (Some(Sidecar::parse(&text).map_err(|m| ShardError::format(&car_name, m))?), Some(id))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (None, None),
+        Err(e) => return Err(ShardError::io(&car_name, e)),
+    };
+    let scheme = match (&sidecar, scheme) {
+        (Some(car), Some(s)) if car.scheme() != s => {
+            return Err(ShardError::format(
+                &car_name,
+                format!("the shard is {}, not {} as asked", car.scheme, s.name()),
+            ))
+        }
+        (Some(car), _) => car.scheme(),
+        (None, Some(s)) => s,
+        (None, None) => {
+            return Err(ShardError::format(
+                &car_name,
+                "missing: bygpt-codec writes it with every shard (it is renamed into place last, so an \
+                 unfinished write has none); for a shard that other tools wrote (Megatron's \
+                 IndexedDatasetBuilder), name its scheme (scheme=... in Python, --scheme on the command line)",
+            ))
+        }
+    };
+    let idx = File::open(&idx_name).map_err(|e| ShardError::io(&idx_name, e))?;
+    let bin = File::open(&bin_name).map_err(|e| ShardError::io(&bin_name, e))?;
+    let bin_bytes = bin.metadata().map_err(|e| ShardError::io(&bin_name, e))?.len();
+    let index =
+        check_index(&idx, &idx_name, bin_bytes, &bin_name, sidecar.as_ref().map(|c| (c, car_name.as_str())))?;
+    if let Some(id) = car_id {
+        let now = std::fs::metadata(&car_name).map(|m| file_id(&m)).ok();
+        if now != Some(id) {
+            return Err(ShardError::format(
+                &car_name,
+                "replaced while the shard was being opened (is a pack writing it?); try again",
+            ));
+        }
+    }
+    Ok(OpenShard { bin, idx, bin_name, idx_name, scheme, index, sidecar })
+}
+
+/// Joins checked shards, in order, into `out`: every input is opened and
+/// checked before anything is written (all must have one scheme), then the
+/// inputs are copied one at a time (`.bin` in the kernel where possible),
+/// so memory stays bounded whatever their number and size. An input that
+/// changes between its check and its copy is refused. `progress` gets the
+/// `.bin` bytes copied so far; false from it stops the merge (Ok(false)).
+pub fn merge(
+    inputs: &[String],
+    scheme: Option<Scheme>,
+    out: &mut ShardWriter,
+    mut progress: impl FnMut(u64) -> bool,
+) -> Result<bool, ShardError> {
+    let mut checked = Vec::with_capacity(inputs.len());
+    for prefix in inputs {
+        let s = open_shard(prefix, scheme)?;
+        if s.scheme != out.scheme() {
+            let first = inputs.first().map_or("", String::as_str);
+            return Err(ShardError::format(
+                &s.bin_name,
+                format!(
+                    "cannot merge shards of different schemes: {} is {}, {first} is {}",
+                    shard_paths(prefix).0,
+                    s.scheme.name(),
+                    out.scheme().name()
+                ),
+            ));
+        }
+        let ids = (
+            file_id(&s.bin.metadata().map_err(|e| ShardError::io(&s.bin_name, e))?),
+            file_id(&s.idx.metadata().map_err(|e| ShardError::io(&s.idx_name, e))?),
+        );
+        checked.push((s.index, ids));
+    }
+    let mut done = 0u64;
+    for (prefix, (index, ids)) in inputs.iter().zip(checked) {
+        let (bin_name, idx_name, _) = shard_paths(prefix);
+        let bin = File::open(&bin_name).map_err(|e| ShardError::io(&bin_name, e))?;
+        let idx = File::open(&idx_name).map_err(|e| ShardError::io(&idx_name, e))?;
+        let now = (
+            file_id(&bin.metadata().map_err(|e| ShardError::io(&bin_name, e))?),
+            file_id(&idx.metadata().map_err(|e| ShardError::io(&idx_name, e))?),
+        );
+        if now != ids {
+            return Err(ShardError::format(
+                &bin_name,
+                "replaced after it was checked (is a pack writing it?)",
+            ));
+        }
+        out.append_index(&idx, &idx_name, &index)?;
+        if !out.copy_bin(&bin, &bin_name, index.bin_bytes, |n| progress(done + n))? {
+            return Ok(false);
+        }
+        done += index.bin_bytes;
+    }
+    Ok(true)
+}
+
+/// A sink that keeps nothing: strict decoding only checks.
+struct Discard;
+
+impl bygpt_codec_core::Sink for Discard {
+    fn push(&mut self, _: u32) {}
+    fn push_staged(&mut self, _: &[u16]) {}
+    fn push_name(&mut self, _: &str) {}
+}
+
+/// Document byte ranges `[start, end)` of a checked shard, in order, read
+/// from its index in chunks.
+fn for_each_document(
+    s: &OpenShard,
+    mut each: impl FnMut(u64, u64, u64) -> Result<bool, ShardError>,
+) -> Result<bool, ShardError> {
+    let index = &s.index;
+    let mut lens = vec![0u8; READ / 2];
+    let mut docs = vec![0u8; READ];
+    let (mut seq, mut lens_have, mut lens_at) = (0u64, 0usize, 0usize);
+    let mut end = 0u64;
+    let mut d = 0u64;
+    while d < index.documents {
+        let n = ((index.documents - d) as usize).min(READ / 8);
+        read_exact_at(&s.idx, &mut docs[..8 * n], index.document_indices_at() + 8 * (d + 1), &s.idx_name)?;
+        for v in docs[..8 * n].chunks_exact(8) {
+            let last_seq = u64::from_le_bytes(v.try_into().unwrap());
+            let start = end;
+            while seq < last_seq {
+                if lens_at == lens_have {
+                    lens_have = ((index.sequences - seq) as usize).min(lens.len() / 4) * 4;
+                    read_exact_at(&s.idx, &mut lens[..lens_have], HEADER_LEN + 4 * seq, &s.idx_name)?;
+                    lens_at = 0;
+                }
+                end += u32::from_le_bytes(lens[lens_at..lens_at + 4].try_into().unwrap()) as u64;
+                lens_at += 4;
+                seq += 1;
+            }
+            if !each(d, start, end)? {
+                return Ok(false);
+            }
+            d += 1;
+        }
+    }
+    Ok(true)
+}
+
+/// Strictly decodes every document of a checked shard (bounded memory: the
+/// `.bin` is read in chunks; documents inside a chunk are decoded on all
+/// cores). The first malformed document is the error. `progress` gets the
+/// bytes checked so far; false stops (Ok(false)).
+pub fn check_documents(s: &OpenShard, mut progress: impl FnMut(u64) -> bool) -> Result<bool, ShardError> {
+    let codec = bygpt_codec_core::Codec::new(s.scheme);
+    let opts = bygpt_codec_core::DecodeOptions::default();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut buf_start = 0u64;
+    let mut batch: Vec<(u64, u64, u64)> = Vec::new();
+    let bad = |d: u64, start: u64, e: bygpt_codec_core::DecodeError| {
+        ShardError::format(
+            &s.bin_name,
+            format!(
+                "document {d} (bytes {start}..): invalid {} data at byte {} of the file ({}): not what bygpt-codec wrote",
+                e.scheme,
+                start + e.position,
+                e.kind
+            ),
+        )
+    };
+    let flush = |batch: &mut Vec<(u64, u64, u64)>, buf: &[u8], buf_start: u64| -> Result<(), ShardError> {
+        let units: usize = batch.iter().map(|&(_, a, b)| (b - a) as usize).sum();
+        let results = bygpt_codec_core::parallel::map(batch, units, PARALLEL, |_, &(d, a, b)| {
+            let data = &buf[(a - buf_start) as usize..(b - buf_start) as usize];
+            codec.decode_into(data, &opts, &mut Discard).map_err(|e| bad(d, a, e))
+        });
+        batch.clear();
+        results.into_iter().collect()
+    };
+    let ok = for_each_document(s, |d, start, end| {
+        if end - start > CHECK_CHUNK as u64 {
+            // A long document: streamed through one decoder.
+            flush(&mut batch, &buf, buf_start)?;
+            let mut dec = codec.decoder(opts);
+            let mut at = start;
+            let mut chunk = vec![0u8; CHECK_CHUNK];
+            while at < end {
+                let n = ((end - at) as usize).min(CHECK_CHUNK);
+                read_exact_at(&s.bin, &mut chunk[..n], at, &s.bin_name)?;
+                dec.decode(&chunk[..n], at + n as u64 == end, &mut Discard).map_err(|e| bad(d, start, e))?;
+                at += n as u64;
+                if !progress(at) {
+                    return Ok(false);
+                }
+            }
+            buf.clear();
+            buf_start = end;
+            return Ok(true);
+        }
+        if end > buf_start + buf.len() as u64 {
+            // Refill: the batch so far, then the next chunk of whole documents.
+            flush(&mut batch, &buf, buf_start)?;
+            if !progress(start) {
+                return Ok(false);
+            }
+            let n = ((s.index.bin_bytes - start) as usize).min(CHECK_CHUNK);
+            buf.resize(n, 0);
+            read_exact_at(&s.bin, &mut buf, start, &s.bin_name)?;
+            buf_start = start;
+        }
+        batch.push((d, start, end));
+        Ok(true)
+    })?;
+    if !ok {
+        return Ok(false);
+    }
+    flush(&mut batch, &buf, buf_start)?;
+    Ok(progress(s.index.bin_bytes))
+}
+
+const CHECK_CHUNK: usize = 8 << 20;
+const PARALLEL: usize = bygpt_codec_core::PARALLEL_MIN;
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn temp() -> File {
@@ -803,7 +1058,7 @@ mod tests {
         (bin, idx, car)
     }
 
-    fn read_all(f: &File) -> Vec<u8> {
+    pub(crate) fn read_all(f: &File) -> Vec<u8> {
         let mut v = vec![0u8; f.metadata().unwrap().len() as usize];
         f.read_exact_at(&mut v, 0).unwrap();
         v
@@ -1021,5 +1276,60 @@ mod tests {
             .map(|v| i64::from_le_bytes(v.try_into().unwrap()))
             .collect();
         assert_eq!(docs, [0, 1, 2, 4, 5, 6]);
+    }
+
+    /// A shard written to `dir/name` through the writer, with its sidecar.
+    fn shard_on_disk(dir: &std::path::Path, name: &str, scheme: Scheme, docs: &[&str]) -> String {
+        let prefix = dir.join(name).to_str().unwrap().to_string();
+        let (bin_name, idx_name, car_name) = shard_paths(&prefix);
+        let bin = File::options().read(true).write(true).create(true).truncate(true).open(&bin_name).unwrap();
+        let idx = File::options().read(true).write(true).create(true).truncate(true).open(&idx_name).unwrap();
+        let mut w = ShardWriter::new(scheme, bin, &bin_name, idx, &idx_name).unwrap();
+        let codec = bygpt_codec_core::Codec::new(scheme);
+        let opts = bygpt_codec_core::EncodeOptions::with_special_tokens();
+        for d in docs {
+            w.begin_document();
+            w.write(&codec.encode(bygpt_codec_core::TextRef::Str(d), &opts).unwrap().0).unwrap();
+            w.end_document().unwrap();
+        }
+        std::fs::write(car_name, w.finish().unwrap().to_json()).unwrap();
+        prefix
+    }
+
+    #[test]
+    fn opens_merges_and_checks_shards_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "長い文書。".repeat(1 << 20); // a document longer than a check chunk
+        let a = shard_on_disk(dir.path(), "a", Scheme::Jpblock, &["吾輩は猫", "", &long]);
+        let b = shard_on_disk(dir.path(), "b", Scheme::Jpblock, &["である。"]);
+        let u = shard_on_disk(dir.path(), "u", Scheme::Utf8, &["x"]);
+        let s = open_shard(&format!("{a}.idx"), None).unwrap();
+        assert_eq!((s.scheme, s.index.documents), (Scheme::Jpblock, 3));
+        assert!(check_documents(&s, |_| true).unwrap());
+        assert!(open_shard(&a, Some(Scheme::Utf8)).unwrap_err().to_string().contains("is jpblock, not utf8"));
+        let (bin_name, idx_name, _) = shard_paths(dir.path().join("m").to_str().unwrap());
+        let mk =
+            |n: &str| File::options().read(true).write(true).create(true).truncate(true).open(n).unwrap();
+        let mut w =
+            ShardWriter::new(Scheme::Jpblock, mk(&bin_name), &bin_name, mk(&idx_name), &idx_name).unwrap();
+        assert!(merge(&[a.clone(), b.clone()], None, &mut w, |_| true).unwrap());
+        let car = w.finish().unwrap();
+        assert_eq!((car.documents, car.bin_bytes), (4, std::fs::metadata(&bin_name).unwrap().len()));
+        let mut w =
+            ShardWriter::new(Scheme::Jpblock, mk(&bin_name), &bin_name, mk(&idx_name), &idx_name).unwrap();
+        let err = merge(&[a.clone(), u.clone()], None, &mut w, |_| true).unwrap_err().to_string();
+        assert!(err.contains("different schemes"), "{err}");
+        // No sidecar: the scheme must be named.
+        std::fs::remove_file(format!("{b}.json")).unwrap();
+        assert!(open_shard(&b, None).unwrap_err().to_string().contains("name its scheme"));
+        assert_eq!(open_shard(&b, Some(Scheme::Jpblock)).unwrap().index.documents, 1);
+        // A document that is not valid encoded data.
+        let mut raw = std::fs::read(format!("{a}.bin")).unwrap();
+        raw[8] = 0xFB;
+        raw[9] = 0xFF; // table index out of range, in document 1? no: document 0's text
+        std::fs::write(format!("{a}.bin"), &raw).unwrap();
+        let s = open_shard(&a, None).unwrap();
+        let err = check_documents(&s, |_| true).unwrap_err().to_string();
+        assert!(err.contains("a.bin: document 0 (bytes 0..): invalid jpblock data at byte 8"), "{err}");
     }
 }
