@@ -2,6 +2,10 @@
 
     python benchmarks/cli.py [--corpus-dir ../shared/corpus] [--size-mb 100] [--repeat 3]
 
+Without ``--corpus-dir`` and without ``../shared/corpus`` (a fresh clone) the
+big files are built from the small sample in ``tests/data``, with a note:
+figures on it are not the published ones.
+
 Builds ``big.txt`` (~100 MB, the prose corpus repeated) and ``big.jsonl`` (the
 same text as ~1,000-character JSONL documents) in a temporary folder, then
 times file-to-file runs of whole processes, each the median of ``--repeat``:
@@ -91,13 +95,20 @@ def build_inputs(corpus: Path, folder: Path, size: int) -> tuple[Path, Path]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus-dir", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--corpus-dir", type=Path, help="holding ja-prose.txt (default: ../shared/corpus)")
     ap.add_argument("--size-mb", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    corpus = args.corpus_dir / "ja-prose.txt"
+    corpus = (args.corpus_dir or DEFAULT_CORPUS) / "ja-prose.txt"
     if not corpus.exists():
-        raise SystemExit(f"corpus not found: {corpus} (pass --corpus-dir)")
+        if args.corpus_dir is not None:
+            raise SystemExit(f"corpus not found: {corpus}")
+        print(
+            f"note: {corpus} not found; building the inputs from the small sample in tests/data instead. "
+            "Figures on it are not the published ones (pass --corpus-dir for the full corpus).",
+            file=sys.stderr,
+        )
+        corpus = HERE.parent / "tests" / "data" / "ja-prose-sample.txt"
     iconv = shutil.which("iconv")
     with tempfile.TemporaryDirectory(prefix="bygpt-cli-bench-") as tmp:
         folder = Path(tmp)

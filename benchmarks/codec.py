@@ -2,6 +2,10 @@
 
     python benchmarks/codec.py [--corpus-dir ../shared/corpus] [--repeat 7] [--threads N]
 
+Without ``--corpus-dir`` and without ``../shared/corpus`` (a fresh clone) it
+runs on the small samples in ``tests/data`` and says so: figures on them are
+not the published ones.
+
 Documents are the corpus cut into ~1,000-character pieces. The baseline is
 what a byte tokenizer in plain Python does: ``[d.encode("utf-8") for d in docs]``
 plus numpy padding to one width (and ``bytes.decode`` per row back). Each
@@ -14,6 +18,7 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +28,26 @@ from bygpt_codec import Codec
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CORPUS = HERE.parent.parent / "shared" / "corpus"
+SAMPLES = HERE.parent / "tests" / "data"
+CORPUS_FILES = ("ja-prose.txt", "ja-mixed.txt")
+
+
+def corpus_files(corpus_dir: Path | None) -> dict[str, Path]:
+    """``ja-prose.txt`` and ``ja-mixed.txt`` in ``corpus_dir`` (default
+    ``../shared/corpus``); when no directory was given and the default is
+    missing, the small samples in ``tests/data``, with a note on stderr."""
+    paths = {name: (corpus_dir or DEFAULT_CORPUS) / name for name in CORPUS_FILES}
+    if all(p.is_file() for p in paths.values()):
+        return paths
+    missing = ", ".join(str(p) for p in paths.values() if not p.is_file())
+    if corpus_dir is not None:
+        raise SystemExit(f"corpus file(s) not found: {missing}")
+    print(
+        f"note: {DEFAULT_CORPUS} not found; running on the small samples in tests/data instead. "
+        "Figures on them are not the published ones (pass --corpus-dir for the full corpus).",
+        file=sys.stderr,
+    )
+    return {name: SAMPLES / name.replace(".txt", "-sample.txt") for name in CORPUS_FILES}
 
 
 def load_docs(path: Path, doc_chars: int = 1000) -> list[str]:
@@ -55,11 +80,12 @@ def cpython_decode(ids: np.ndarray, lengths: list[int]) -> list[str]:
     return [ids[i, :n].tobytes().decode("utf-8") for i, n in enumerate(lengths)]
 
 
-def run(corpus_dir: Path, repeat: int) -> None:
+def run(corpus_dir: Path | None, repeat: int) -> None:
+    files = corpus_files(corpus_dir)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    prose = load_docs(corpus_dir / "ja-prose.txt")
+    prose = load_docs(files["ja-prose.txt"])
     n_chars = sum(map(len, prose))
-    print(f"documents: {len(prose)} of ~1,000 characters from ja-prose.txt ({n_chars:,} characters)\n")
+    print(f"documents: {len(prose)} of ~1,000 characters from {files['ja-prose.txt'].name} ({n_chars:,} characters)\n")
 
     base_ids, base_mask = cpython_encode(prose)
     lengths = base_mask.sum(axis=1).tolist()
@@ -82,8 +108,8 @@ def run(corpus_dir: Path, repeat: int) -> None:
         row(f"decode  bygpt {scheme}", median_seconds(lambda c=c, ids=ids: c.decode_batch(ids), repeat), t_base_dec)
 
     print(f"\n{'corpus':<14} {'scheme':<8} {'chars/step':>10} {'bytes/char':>10} {'straddling':>10} {'filler':>7}")
-    for name in ("ja-prose.txt", "ja-mixed.txt"):
-        text = (corpus_dir / name).read_text(encoding="utf-8")
+    for name, path in files.items():
+        text = path.read_text(encoding="utf-8")
         for scheme in ("jpblock", "utf8"):
             s = Codec(scheme).stats(text)
             print(
@@ -94,7 +120,9 @@ def run(corpus_dir: Path, repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus-dir", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument(
+        "--corpus-dir", type=Path, help="holding ja-prose.txt and ja-mixed.txt (default: ../shared/corpus)"
+    )
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--threads", type=int, help="cap the codec's worker threads (default: one per core)")
     args = parser.parse_args()

@@ -1,7 +1,9 @@
 //! Python bindings for bygpt-codec-core: argument and error translation only.
 //!
 //! `str` arguments are read in place (their Latin-1/UCS-2/UCS-4 storage), and
-//! the GIL is released around any large amount of work.
+//! the GIL is released around any large amount of work. With the `abi3`
+//! feature (the portable wheel) only the stable ABI is used, which costs a
+//! copy of each non-ASCII `str` in and out.
 
 use std::sync::Mutex;
 
@@ -13,18 +15,71 @@ use bygpt_codec_core::{
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+#[cfg(not(feature = "abi3"))]
 use pyo3::types::string::PyStringData;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString};
 
 mod stream;
 
-fn text_ref<'a>(s: &'a Bound<'_, PyString>) -> PyResult<TextRef<'a>> {
+/// A `str`'s code points for the encoder. With the full C API its storage is
+/// read in place. Under the stable ABI (the abi3 wheel), which hides that
+/// storage, ASCII is still read in place and other text is copied out once as
+/// UCS-4.
+enum PyText<'a> {
+    Borrowed(TextRef<'a>),
+    #[cfg(feature = "abi3")]
+    Owned(Vec<u32>),
+}
+
+impl PyText<'_> {
+    fn get(&self) -> TextRef<'_> {
+        match self {
+            PyText::Borrowed(t) => *t,
+            #[cfg(feature = "abi3")]
+            PyText::Owned(v) => TextRef::Ucs4(v),
+        }
+    }
+}
+
+#[cfg(not(feature = "abi3"))]
+fn text_ref<'a>(s: &'a Bound<'_, PyString>) -> PyResult<PyText<'a>> {
     // SAFETY: a str is immutable and `s` keeps it alive while the slice is used.
-    Ok(match unsafe { s.data() }? {
+    Ok(PyText::Borrowed(match unsafe { s.data() }? {
         PyStringData::Ucs1(b) => TextRef::Latin1(b),
         PyStringData::Ucs2(u) => TextRef::Ucs2(u),
         PyStringData::Ucs4(u) => TextRef::Ucs4(u),
-    })
+    }))
+}
+
+#[cfg(feature = "abi3")]
+fn text_ref<'a>(s: &'a Bound<'_, PyString>) -> PyResult<PyText<'a>> {
+    use pyo3::ffi;
+    let py = s.py();
+    if s.call_method0(pyo3::intern!(py, "isascii"))?.is_truthy()? {
+        let mut size: ffi::Py_ssize_t = 0;
+        // SAFETY: the UTF-8 form of an ASCII str is its own storage, which
+        // lives (unchanged) as long as `s`.
+        let p = unsafe { ffi::PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut size) };
+        if p.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        let bytes = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), size as usize) };
+        return Ok(PyText::Borrowed(TextRef::Latin1(bytes)));
+    }
+    // SAFETY: `s` is a str; PyUnicode_AsUCS4 writes exactly `n` code points
+    // (no terminator) into a buffer of capacity `n` and fails otherwise.
+    unsafe {
+        let n = ffi::PyUnicode_GetLength(s.as_ptr());
+        if n < 0 {
+            return Err(PyErr::fetch(py));
+        }
+        let mut v: Vec<u32> = Vec::with_capacity(n as usize);
+        if ffi::PyUnicode_AsUCS4(s.as_ptr(), v.as_mut_ptr(), n, 0).is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        v.set_len(n as usize);
+        Ok(PyText::Owned(v))
+    }
 }
 
 fn strings<'py>(texts: &Bound<'py, PyList>) -> PyResult<Vec<Bound<'py, PyString>>> {
@@ -80,6 +135,7 @@ fn layout_error(e: LayoutError) -> PyErr {
 
 /// A Python str from decoded text. The storage kind is known, so the str is
 /// allocated at its final size and filled with one copy (no re-scan).
+#[cfg(not(feature = "abi3"))]
 fn py_str<'py>(py: Python<'py>, text: &NarrowText) -> PyResult<Bound<'py, PyString>> {
     let (len, maxchar, src, unit) = match text {
         NarrowText::Latin1(v) => (v.len(), if v.is_ascii() { 0x7F } else { 0xFF }, v.as_ptr(), 1),
@@ -95,6 +151,48 @@ fn py_str<'py>(py: Python<'py>, text: &NarrowText) -> PyResult<Bound<'py, PyStri
         std::ptr::copy_nonoverlapping(src, pyo3::ffi::PyUnicode_DATA(obj.as_ptr()) as *mut u8, len * unit);
         Ok(obj.cast_into_unchecked())
     }
+}
+
+/// A Python str from decoded text, through the stable ABI's decoders (the
+/// abi3 wheel): Latin-1, UTF-16 when no surrogate is present (so none can
+/// pair up), else UTF-32 with `surrogatepass`, so lone surrogates survive.
+#[cfg(feature = "abi3")]
+fn py_str<'py>(py: Python<'py>, text: &NarrowText) -> PyResult<Bound<'py, PyString>> {
+    use pyo3::ffi;
+    const NATIVE: std::os::raw::c_int = if cfg!(target_endian = "little") { -1 } else { 1 };
+    fn utf32(v: &[u32]) -> *mut ffi::PyObject {
+        let mut order = NATIVE;
+        // SAFETY: the pointer and byte length describe `v`; the handler name is a C string.
+        unsafe {
+            ffi::PyUnicode_DecodeUTF32(
+                v.as_ptr().cast(),
+                (v.len() * 4) as isize,
+                c"surrogatepass".as_ptr(),
+                &mut order,
+            )
+        }
+    }
+    let obj = match text {
+        // SAFETY (all arms): pointer and byte length describe the vector.
+        NarrowText::Latin1(v) => unsafe {
+            ffi::PyUnicode_DecodeLatin1(v.as_ptr().cast(), v.len() as isize, std::ptr::null())
+        },
+        NarrowText::Ucs2(v) if !v.iter().any(|u| (0xD800..0xE000).contains(u)) => {
+            let mut order = NATIVE;
+            unsafe {
+                ffi::PyUnicode_DecodeUTF16(
+                    v.as_ptr().cast(),
+                    (v.len() * 2) as isize,
+                    std::ptr::null(),
+                    &mut order,
+                )
+            }
+        }
+        NarrowText::Ucs2(v) => utf32(&v.iter().map(|&u| u32::from(u)).collect::<Vec<u32>>()),
+        NarrowText::Ucs4(v) => utf32(v),
+    };
+    // SAFETY: each decoder returns a new reference to a str, or NULL with an exception set.
+    unsafe { Ok(Bound::from_owned_ptr_or_err(py, obj)?.cast_into_unchecked()) }
 }
 
 /// Input bytes, and whether the GIL may be released while they are read.
@@ -238,7 +336,8 @@ impl PyCodec {
         opts: &EncodeOptions,
     ) -> PyResult<Vec<Vec<u8>>> {
         let strings = strings(texts)?;
-        let refs: Vec<TextRef<'_>> = strings.iter().map(text_ref).collect::<PyResult<_>>()?;
+        let texts: Vec<PyText<'_>> = strings.iter().map(text_ref).collect::<PyResult<_>>()?;
+        let refs: Vec<TextRef<'_>> = texts.iter().map(PyText::get).collect();
         let units: usize = refs.iter().map(TextRef::units).sum();
         maybe_detach(py, units, true, || self.codec.encode_batch(&refs, opts))
             .map_err(|e| PyValueError::new_err(e.to_string()))
@@ -337,7 +436,8 @@ impl PyCodec {
         text: &Bound<'py, PyString>,
         encoding: EncodeArgs,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let t = text_ref(text)?;
+        let text = text_ref(text)?;
+        let t = text.get();
         let opts = self.encode_options(&encoding)?;
         let (bytes, _) = maybe_detach(py, t.units(), true, || self.codec.encode(t, &opts))
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -467,7 +567,8 @@ impl PyCodec {
 
     /// (chars, bytes, filler, straddling) of `text` under this codec's scheme.
     fn _stats(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<(u64, u64, u64, u64)> {
-        let t = text_ref(text)?;
+        let text = text_ref(text)?;
+        let t = text.get();
         let s = maybe_detach(py, t.units(), true, || Stats::measure(self.codec.scheme(), t));
         Ok((s.chars, s.bytes, s.filler, s.straddling))
     }
@@ -518,6 +619,33 @@ impl PyIncrementalDecoder {
             dec.decode(input.data, r#final, &mut sink).map_err(|e| decode_error(py, &e, None))?;
             py_str(py, &sink.into_narrow())
         })
+    }
+
+    /// `<IncrementalDecoder scheme='jpblock' errors='strict' skip_special_tokens=False
+    /// position=8 pending=b'\xe1'>`; never blocks, even while another thread decodes.
+    fn __repr__(&self) -> String {
+        let Ok(dec) = self.inner.try_lock() else {
+            return "<IncrementalDecoder (in use by another thread)>".to_string();
+        };
+        let errors = match dec.options().errors {
+            ErrorMode::Strict => "strict",
+            ErrorMode::Replace => "replace",
+        };
+        let pending: String = dec
+            .pending()
+            .iter()
+            .map(|&b| match b {
+                b'\\' | b'\'' => format!("\\{}", b as char),
+                0x20..=0x7e => (b as char).to_string(),
+                _ => format!("\\x{b:02x}"),
+            })
+            .collect();
+        format!(
+            "<IncrementalDecoder scheme='{}' errors='{errors}' skip_special_tokens={} position={} pending=b'{pending}'>",
+            dec.codec().scheme().name(),
+            if dec.options().skip_special_tokens { "True" } else { "False" },
+            dec.position(),
+        )
     }
 
     /// Forgets any held bytes and starts a new stream at offset 0.

@@ -258,10 +258,13 @@ def test_decode_batch_forms_and_errors():
     assert c.decode_batch([list(r) for r in rows]) == ["一", "二三"]
     assert c.decode_batch(np.zeros((2, 0), dtype=np.uint8)) == ["", ""]
     bad = [rows[0], b"\xfd\x11\x00\x00"]
-    assert c.decode_batch(bad) == ["一", "\ufffd"]
-    with pytest.raises(DecodeError) as info:
-        c.decode_batch(bad, errors="strict")
-    assert info.value.row == 1 and info.value.position == 0 and "row 1" in str(info.value)
+    assert c.decode_batch(bad, errors="replace") == ["一", "\ufffd"]
+    for strict in ({}, {"errors": "strict"}):  # strict by default, as decode is
+        with pytest.raises(DecodeError) as info:
+            c.decode_batch(bad, **strict)
+        assert info.value.row == 1 and info.value.position == 0 and "row 1" in str(info.value)
+    with pytest.raises(DecodeError):
+        c.decode(bad[1])
     with pytest.raises(TypeError):
         c.decode_batch(b"abcd")
 

@@ -230,6 +230,7 @@ def test_broken_pipe_is_quiet(tmp_path, prose):
     proc.stdout.close()  # the reader goes away at once
     _, err = proc.communicate(enc.stdout, timeout=60)
     assert b"Traceback" not in err and b"Exception ignored" not in err
+    assert proc.returncode == 141  # 128 + SIGPIPE, as a shell reports for `yes | head`
 
 
 def test_progress_bar_on_a_tty_and_quiet(tmp_path, prose):

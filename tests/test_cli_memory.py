@@ -62,3 +62,8 @@ def test_encode_decode_stats_pack_stay_under_300_mb(big):
     assert (big / "big.enc").stat().st_size > BUDGET_KB * 1024 // 2
     for command, kb in results.items():
         assert kb < BUDGET_KB, f"{command}: peak RSS {kb / 1024:.0f} MB"
+
+
+def test_demo_streams_too(big):
+    kb = peak_kb("demo", big / "big.txt")
+    assert kb < BUDGET_KB, f"demo: peak RSS {kb / 1024:.0f} MB"

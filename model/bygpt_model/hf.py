@@ -23,10 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import GenerationConfig, GenerationMixin, PreTrainedConfig, PreTrainedModel
-from transformers.modeling_outputs import CausalLMOutput
 
+from bygpt_codec._extras import requires
 from bygpt_codec.constants import PAD_ID
+
+with requires("bygpt_model.hf", "hf"):  # a missing transformers names the extra to install
+    from transformers import GenerationConfig, GenerationMixin, PreTrainedConfig, PreTrainedModel
+    from transformers.modeling_outputs import CausalLMOutput
+
 from bygpt_codec.hf import BYTE_IDS, NoSourceCopy, staged_directory, virtual_id_block
 
 from .config import ByGPTConfig

@@ -10,13 +10,20 @@ that read and predict 4 bytes per step.
 Importing this package never imports torch or transformers.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ._codec import ByteAutomaton, Codec, EncodingStats
 from ._errors import DecodeError
 from ._native import SCHEMES as _SCHEMES
 from ._native import IncrementalDecoder
 from .constants import BLOCK, FILLER, PAD_ID
 
-SCHEMES: tuple[str, ...] = tuple(_SCHEMES)
+if TYPE_CHECKING:
+    from ._native import Scheme
+
+SCHEMES: tuple[Scheme, ...] = tuple(_SCHEMES)
 __version__ = "0.1.0"
 __all__ = [
     "BLOCK",

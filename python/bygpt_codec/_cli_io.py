@@ -4,7 +4,9 @@ bar on stderr."""
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import stat
 import sys
 import tempfile
@@ -55,6 +57,37 @@ def raise_on_sigterm() -> None:
         pass
 
 
+def named(e: OSError, name: str) -> OSError:
+    """``e`` with ``name`` as its file name (``<stdin>``, ``<stdout>``), so
+    that the message says which stream failed."""
+    return OSError(e.errno, e.strerror or os.strerror(e.errno or 0), name)
+
+
+def write_stdout(text: str) -> None:
+    """Writes text to stdout; a failure names ``<stdout>``."""
+    if sys.stdout is None:  # fd 1 was closed when Python started
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF), "<stdout>")
+    try:
+        sys.stdout.write(text)
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise named(e, "<stdout>") from None
+
+
+def flush_stdout() -> None:
+    """Flushes stdout now, inside the command's error handling, rather than
+    at exit; a failure names ``<stdout>``."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise named(e, "<stdout>") from None
+
+
 class Input:
     """An input file opened for reading by file descriptor; ``-`` is stdin.
 
@@ -67,11 +100,15 @@ class Input:
         if path == "-":
             self.name = "<stdin>"
             self.fd = sys.stdin.fileno() if sys.stdin is not None else 0
+            try:
+                st = os.fstat(self.fd)
+            except OSError as e:  # stdin closed (`<&-`)
+                raise named(e, self.name) from None
         else:
             self.name = path
             self._file = open(path, "rb", buffering=0)  # noqa: SIM115 (closed in close())
             self.fd = self._file.fileno()
-        st = os.fstat(self.fd)
+            st = os.fstat(self.fd)
         self.size = st.st_size if stat.S_ISREG(st.st_mode) else None
 
     def close(self) -> None:
@@ -85,13 +122,60 @@ class Input:
         self.close()
 
 
+def _host() -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname()) or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str, base: str) -> list[str]:
+    """Removes the temporary files that runs killed outright (SIGKILL, power
+    loss) left beside output ``base`` in ``folder``: ``.BASE.HOST.PID.XXXXXXXX.tmp``
+    whose host is this one and whose process is gone. Those of live runs,
+    and of other hosts sharing the folder, are kept. Returns the removed names."""
+    prefix, host, removed = f".{base}.", _host(), []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        parts = name[len(prefix) : -len(".tmp")].rsplit(".", 2)
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            continue
+        pid = int(parts[1])
+        if pid != os.getpid() and not _alive(pid):
+            try:
+                os.unlink(os.path.join(folder, name))
+                removed.append(name)
+            except OSError:
+                pass
+    return removed
+
+
 class Output:
     """Where a command writes. A regular file is written as a hidden temporary
     file in the same directory and renamed over the final name by
     ``commit()``; if the command fails or is interrupted the temporary file is
     removed, so a partial output never appears under the final name. stdout
     (``-`` or no path) and existing non-regular files (``/dev/null``,
-    ``/dev/full``, FIFOs) are written directly."""
+    ``/dev/full``, FIFOs) are written directly.
+
+    As ``cp`` and a shell's ``>`` do, an existing output keeps its mode (and,
+    where allowed, its owner), and a symbolic link is written through: the
+    file it points to is replaced, the link stays. Missing parent folders are
+    created. The temporary file is ``.NAME.HOST.PID.XXXXXXXX.tmp``, so one
+    left by a run killed outright (SIGKILL) is recognisable: the next run on
+    the same output removes it once that process is gone."""
 
     def __init__(self, path: str | None) -> None:
         self.path = path
@@ -105,23 +189,34 @@ class Output:
             self.fd = 1
             return
         self.name = path
+        # The file a link points to (as cp writes through it); the link itself stays.
+        self._final = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
         try:
-            st = os.stat(path)
-            direct = not stat.S_ISREG(st.st_mode)
+            st: os.stat_result | None = os.stat(self._final)
         except FileNotFoundError:
-            direct = False
-        if direct:
+            st = None
+        if st is not None and not stat.S_ISREG(st.st_mode):
             self._file = open(path, "wb", buffering=0)  # noqa: SIM115 (closed in _close())
             self.fd = self._file.fileno()
             return
-        folder, base = os.path.split(os.path.abspath(path))
+        folder, base = os.path.split(self._final)
         try:
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
+            os.makedirs(folder, exist_ok=True)
+            remove_stale_temporaries(folder, base)
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{base}.{_host()}.{os.getpid()}.", suffix=".tmp", dir=folder)
         except OSError as e:  # name the output, not the temporary file
             raise OSError(e.errno, e.strerror, path) from None
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # what open() would have given the final file
+        if st is not None:  # keep the existing file's mode and, if we may, its owner
+            if (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+                try:
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                except OSError:
+                    pass
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)  # what open() would have given the final file
         self._file = os.fdopen(fd, "wb", buffering=0)
         self.fd = fd
 
@@ -147,7 +242,7 @@ class Output:
         """Finishes the output: the final name now holds all of it."""
         self._close()
         if self._tmp is not None:
-            os.replace(self._tmp, self.path)
+            os.replace(self._tmp, self._final)
             self._tmp = None
         self.committed = True
 

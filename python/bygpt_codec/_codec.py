@@ -326,12 +326,17 @@ class Codec(_Codec):
         self,
         rows: Iterable[Any] | np.ndarray,
         *,
-        errors: Literal["strict", "replace"] = "replace",
+        errors: Literal["strict", "replace"] = "strict",
         skip_special_tokens: bool = False,
     ) -> list[str]:
         """Decodes a ``[B, L]`` array/tensor or a list of rows (bytes, arrays,
         lists of ints). Fill bytes (0xFF) are skipped wherever they are, so
-        padded rows need no mask. Strict errors name the row (``.row``)."""
+        padded rows need no mask.
+
+        Strict by default, as :meth:`decode` is: a malformed row raises
+        :class:`DecodeError` naming the row (``.row``) and the byte offset
+        (``.position``). ``errors="replace"`` never fails and puts U+FFFD in
+        place of each malformed unit (for raw model output, say)."""
         import numpy as np
 
         from . import _convert
@@ -389,7 +394,10 @@ def _as_arrays(buffers: tuple, return_tensors: str) -> dict[str, Any]:
         for k, v in named.items()
     }
     if return_tensors == "pt":
-        import torch  # only here: importing the codec never imports torch
+        from ._extras import requires
+
+        with requires('return_tensors="pt"'):
+            import torch  # only here: importing the codec never imports torch
 
         return {k: torch.from_numpy(v) for k, v in out.items()}
     return out

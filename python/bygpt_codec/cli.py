@@ -3,22 +3,37 @@
 Every command streams: memory stays bounded whatever the input's size, the
 heavy work runs in Rust on all cores with the GIL released, and outputs appear
 under their final names only once complete. Exit status: 0 success, 1 bad
-input (or an I/O error), 2 usage error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+input (or an I/O error), 2 usage error, 130 interrupted (SIGINT), 141 the
+reader of stdout went away (a closed pipe, as for a process killed by
+SIGPIPE), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from importlib import resources
 
-from . import SCHEMES, Codec, EncodingStats, _native
-from ._cli_io import Input, Output, Progress, Terminated, UsageError, raise_on_sigterm, refuse_overwriting_inputs
+from . import SCHEMES, EncodingStats, __version__, _native
+from ._cli_io import (
+    Input,
+    Output,
+    Progress,
+    Terminated,
+    UsageError,
+    flush_stdout,
+    raise_on_sigterm,
+    refuse_overwriting_inputs,
+    write_stdout,
+)
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head`
 
 
 def _stats_table(rows: list[EncodingStats]) -> str:
@@ -35,28 +50,53 @@ def _stats_table(rows: list[EncodingStats]) -> str:
     return "\n".join(lines)
 
 
+def _same_contents(a: int, b: int) -> bool:
+    """Whether two file descriptors (read from their start) hold the same bytes."""
+    os.lseek(a, 0, os.SEEK_SET)
+    os.lseek(b, 0, os.SEEK_SET)
+    while True:
+        x, y = os.read(a, 1 << 20), os.read(b, 1 << 20)
+        while len(y) < len(x):  # reads may come back short
+            more = os.read(b, len(x) - len(y))
+            if not more:
+                return False
+            y += more
+        if x != y[: len(x)] or len(y) > len(x):
+            return False
+        if not x:
+            return True
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Streams like every other command: the text is measured, encoded to a
+    temporary file, decoded to another and compared with the input, chunk by
+    chunk, so memory stays bounded whatever the file's size."""
+    if args.file == "-" or (args.file and os.path.exists(args.file) and not os.path.isfile(args.file)):
+        raise UsageError(f"demo reads its input several times: give a regular file, not {args.file}")
     if args.file:
-        with open(args.file, encoding="utf-8") as f:
-            text = f.read()
+        source: contextlib.AbstractContextManager[str] = contextlib.nullcontext(args.file)
         name = args.file
     else:
-        text = resources.files("bygpt_codec").joinpath("data/sample-ja.txt").read_text(encoding="utf-8")
+        source = resources.as_file(resources.files("bygpt_codec").joinpath("data/sample-ja.txt"))
         name = "bundled sample (data/sample-ja.txt)"
-    print(f"input: {name}, {len(text)} characters, {len(text.encode('utf-8'))} UTF-8 bytes")
-    stats, ok = [], True
-    for scheme in SCHEMES:
-        codec = Codec(scheme=scheme)
-        data = codec.encode(text)
-        back = codec.decode(data)
-        stats.append(codec.stats(text))
-        same = back == text
-        ok &= same
-        print(
-            f"{scheme:<8} encoded {len(data)} bytes ({len(data) // 4} blocks); round trip {'OK' if same else 'FAILED'}"
-        )
-    print()
-    print(_stats_table(stats))
+    with source as path, Input(os.fspath(path)) as src:
+        rows, size = _native._stats_fd(src.fd, errors="strict", in_name=src.name)
+        stats = [EncodingStats(*row) for row in rows]
+        write_stdout(f"input: {name}, {stats[0].chars} characters, {size} UTF-8 bytes\n")
+        ok = True
+        for scheme in SCHEMES:
+            with tempfile.TemporaryFile() as enc, tempfile.TemporaryFile() as back:
+                os.lseek(src.fd, 0, os.SEEK_SET)
+                io = {"errors": "strict", "special_tokens": False, "out_name": "<temporary file>"}
+                _native._transcode_fd("encode", scheme, src.fd, enc.fileno(), in_name=src.name, **io)
+                encoded = os.fstat(enc.fileno()).st_size
+                os.lseek(enc.fileno(), 0, os.SEEK_SET)
+                _native._transcode_fd("decode", scheme, enc.fileno(), back.fileno(), in_name="<encoded>", **io)
+                same = _same_contents(src.fd, back.fileno())
+            ok &= same
+            verdict = "OK" if same else "FAILED"
+            write_stdout(f"{scheme:<8} encoded {encoded} bytes ({encoded // 4} blocks); round trip {verdict}\n")
+    write_stdout("\n" + _stats_table(stats) + "\n")
     return EXIT_OK if ok else EXIT_BAD_INPUT
 
 
@@ -77,6 +117,9 @@ def _transcode(args: argparse.Namespace, label: str, call, hint) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
+    if args.output in (None, "-") and os.isatty(1):
+        raise UsageError("refusing to write encoded (binary) data to a terminal; use -o FILE or pipe it: | ...")
+
     def hint(message: str) -> str:
         return " (pass --errors surrogateescape to keep such bytes)" if args.errors == "strict" else ""
 
@@ -148,14 +191,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
             "files": [{"path": n, "input_bytes": size, "schemes": _stats_json(st)} for n, size, st in results],
             "total": _stats_json(total),
         }
-        json.dump(doc, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        write_stdout(json.dumps(doc, indent=2) + "\n")
         return EXIT_OK
     blocks = [f"{n} ({size} bytes)\n{_stats_table(st)}" for n, size, st in results]
     if len(results) > 1:
         blocks.append(f"all {len(results)} files (each encoded alone)\n{_stats_table(total)}")
-    print("\n\n".join(blocks))
-    print("\nplain: the input as it is (UTF-8 without framing); chars/step = 4 * chars / bytes")
+    write_stdout("\n\n".join(blocks) + "\n")
+    write_stdout("\nplain: the input as it is (UTF-8 without framing); chars/step = 4 * chars / bytes\n")
     return EXIT_OK
 
 
@@ -237,8 +279,12 @@ def _command(sub, name: str, help: str, description: str, examples: str, func) -
         epilog="examples:\n" + examples,
         formatter_class=_Formatter,
     )
-    p.set_defaults(func=func)
+    p.set_defaults(func=func, command_parser=p)
     return p
+
+
+def _version(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--version", action="version", version=f"bygpt-codec {__version__}")
 
 
 def _quiet(p: argparse.ArgumentParser) -> None:
@@ -250,10 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bygpt-codec",
         description="Byte codec for byte-level LMs that predict 4 bytes per step. "
         "Every command streams (bounded memory, all cores); '-' means stdin/stdout.",
-        epilog="exit status: 0 success, 1 bad input or I/O error, 2 usage error, 130 interrupted, 143 terminated.\n"
+        epilog="exit status: 0 success, 1 bad input or I/O error, 2 usage error, 130 interrupted, "
+        "141 stdout closed (| head), 143 terminated.\n"
         "run 'bygpt-codec COMMAND --help' for a command's options and examples.",
         formatter_class=_Formatter,
     )
+    _version(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = _command(
@@ -266,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_demo,
     )
     demo.add_argument("file", nargs="?", help="UTF-8 text file (default: the bundled sample)")
+    _version(demo)
 
     enc = _command(
         sub,
@@ -290,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
         "as a lone surrogate U+DC80..U+DCFF that decode --errors surrogateescape turns back",
     )
     _quiet(enc)
+    _version(enc)
 
     dec = _command(
         sub,
@@ -313,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dec.add_argument("--skip-special-tokens", action="store_true", help="drop special blocks instead of their names")
     _quiet(dec)
+    _version(dec)
 
     st = _command(
         sub,
@@ -332,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="invalid UTF-8: fail (default) or count each bad byte as one character",
     )
     _quiet(st)
+    _version(st)
 
     pk = _command(
         sub,
@@ -380,10 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _error(message: str) -> None:
+def _error(message: str, prog: str = "bygpt-codec") -> None:
     try:
-        print(f"bygpt-codec: error: {message}", file=sys.stderr)
-    except (OSError, ValueError):
+        print(f"{prog}: error: {message}", file=sys.stderr)
+    except (OSError, ValueError, AttributeError):
         pass
 
 
@@ -398,20 +450,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     raise_on_sigterm()
     try:
-        return args.func(args)
+        status = args.func(args)
+        flush_stdout()  # here, so that a failure is reported like any other
+        return status
     except UsageError as e:
-        parser.print_usage(sys.stderr)
-        _error(str(e))
+        # Found after parsing: shown as argparse shows its own, with the command's usage.
+        command = getattr(args, "command_parser", parser)
+        command.print_usage(sys.stderr)
+        _error(str(e), command.prog)
         return EXIT_USAGE
     except BrokenPipeError:
-        # The reader went away (e.g. `| head`): stop quietly, and keep Python
-        # from complaining again when it flushes stdout at exit.
+        # The reader went away (e.g. `| head`): stop quietly with 128 + SIGPIPE,
+        # and keep Python from complaining again when it flushes stdout at exit.
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):
+            os.dup2(devnull, 1)
+        except OSError:
             pass
-        return EXIT_BAD_INPUT
+        return EXIT_CLOSED_PIPE
     except OSError as e:
         _error(_os_message(e))
         return EXIT_BAD_INPUT

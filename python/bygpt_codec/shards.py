@@ -174,11 +174,10 @@ class Shard:
             yield self.data[k * stride : k * stride + length]
 
     def close(self) -> None:
-        """Drops the memmaps (they also close when garbage-collected)."""
-        for name in ("data", "offsets"):
-            m = getattr(self, name, None)
-            if isinstance(m, np.memmap) and getattr(m, "_mmap", None) is not None:
-                m._mmap.close()
+        """Drops this shard's memmaps: it reads as empty from now on. The
+        mapping itself is released when the last view of it goes, so a
+        document taken earlier (``shard[i]``), or one another thread is
+        reading, stays valid (unmapping it at once would crash its reader)."""
         self.data = np.zeros(0, dtype=np.uint8)
         self.offsets = np.zeros(1, dtype="<u8")
 

@@ -136,7 +136,8 @@ fn run_portable(values: &[u16; PAIRS], data: &[u8], out: &mut [u16]) -> (usize, 
     let mut written = 0;
     let mut done = 0;
     for b in data.chunks_exact(BLOCK).take(RUN_BYTES / BLOCK) {
-        let Some(slots) = out.get_mut(written..written + BLOCK).and_then(|s| <&mut [u16; BLOCK]>::try_from(s).ok())
+        let Some(slots) =
+            out.get_mut(written..written + BLOCK).and_then(|s| <&mut [u16; BLOCK]>::try_from(s).ok())
         else {
             break;
         };

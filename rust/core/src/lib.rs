@@ -38,7 +38,7 @@ mod encoder;
 mod fast_decode;
 pub mod parallel;
 mod scheme;
-mod special;
+pub mod special;
 mod stats;
 mod stream;
 mod tables;

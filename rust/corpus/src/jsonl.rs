@@ -7,8 +7,14 @@
 //! * Members are checked and skipped without recursion, so nesting of any
 //!   depth is accepted (Python stops at about 1,000 levels).
 //! * Like Python, the last of duplicate keys wins, and a `\u` escape of a
-//!   lone surrogate is kept as that surrogate (serde_json hands such strings
-//!   over as WTF-8, which [`JsonText::Wtf8`] decodes).
+//!   lone surrogate is kept as that surrogate, in values and keys alike
+//!   (serde_json hands such strings over as WTF-8, which
+//!   [`JsonText::Wtf8`] decodes).
+//! * Like Python reading the line as UTF-8, invalid UTF-8 anywhere in the
+//!   line (not only in the wanted member) makes it malformed.
+//!
+//! Lines too long to hold are read by [`json_stream`](crate::json_stream),
+//! which accepts exactly what this accepts.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -63,6 +69,12 @@ impl std::error::Error for FieldError {}
 
 /// The string member `key` of the JSON object on `line`.
 pub fn string_field<'a>(line: &'a [u8], key: &str) -> Result<JsonText<'a>, FieldError> {
+    if let Err(e) = simdutf8::compat::from_utf8(line) {
+        return Err(FieldError::Malformed {
+            message: "invalid UTF-8".to_string(),
+            column: e.valid_up_to() + 1,
+        });
+    }
     let mut de = serde_json::Deserializer::from_slice(line);
     let found = de.deserialize_any(ObjectVisitor { key }).map_err(|e| malformed(&e))?;
     de.end().map_err(|e| malformed(&e))?;
@@ -92,8 +104,8 @@ impl<'de> Visitor<'de> for ObjectVisitor<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = Err(FieldError::Missing);
-        while let Some(name) = map.next_key::<Cow<'de, str>>()? {
-            if name == self.key {
+        while let Some(name) = map.next_key_seed(KeySeed)? {
+            if name == self.key.as_bytes() {
                 found = map.next_value_seed(FieldSeed)?; // the last duplicate wins
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -127,6 +139,38 @@ impl<'de> Visitor<'de> for ObjectVisitor<'_> {
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Err(FieldError::NotAnObject))
+    }
+}
+
+/// A key as bytes: WTF-8 when it holds an escaped lone surrogate (which
+/// then equals no `&str` key), so that such keys are accepted as Python does.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, [u8]>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        // Raw first: serde_json checks a string read as bytes less strictly
+        // (control characters pass), as a raw value it checks it fully.
+        let raw: &'de RawValue = Deserialize::deserialize(d)?;
+        let mut de = serde_json::Deserializer::from_str(raw.get());
+        de.deserialize_bytes(KeyVisitor).map_err(de::Error::custom)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Cow<'de, [u8]>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_vec()))
     }
 }
 
@@ -185,7 +229,7 @@ impl<'de> Visitor<'de> for StringVisitor {
 /// Hand-written because std has no WTF-8 decoder for byte slices; the input
 /// is serde_json's own output, so it is well-formed, and this only runs for
 /// strings that hold a lone surrogate.
-fn wtf8_code_points(bytes: &[u8]) -> Vec<u32> {
+pub(crate) fn wtf8_code_points(bytes: &[u8]) -> Vec<u32> {
     let mut cps = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -206,8 +250,27 @@ fn wtf8_code_points(bytes: &[u8]) -> Vec<u32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Lines that are not JSON objects (also read by the streaming reader's tests).
+    pub(crate) const MALFORMED: &[&str] = &[
+        r#"{"text": "abc"#,
+        r#"{"text": "abc"} x"#,
+        r#"{"text" "abc"}"#,
+        r#"{"text": "a\qb"}"#,
+        "{\"text\": \"a\tb\"}",
+        r#"{"text": "a", }"#,
+        r#"{"x": 01, "text": "a"}"#,
+        r#"{"x": [1,], "text": "a"}"#,
+        r#"{"x": tru, "text": "a"}"#,
+        r#"{"x": "\u12"}"#,
+        "",
+        "{",
+        // Deviations from json.loads (documented): NaN and deep nesting.
+        r#"{"n": NaN, "text": "a"}"#,
+        r#"{"n": -Infinity, "text": "a"}"#,
+    ];
 
     fn text(line: &str) -> Result<Vec<u32>, FieldError> {
         string_field(line.as_bytes(), "text").map(|t| match t {
@@ -235,6 +298,11 @@ mod tests {
         assert_eq!(text(r#"{"text": "\ud800\u0061"}"#), Ok(vec![0xD800, 0x61]));
         assert_eq!(text(r#"{"text": "a", "text": "b"}"#), Ok(cps("b")));
         assert_eq!(text(r#"{"te\u0078t": "esc"}"#), Ok(cps("esc")));
+        assert_eq!(text(r#"{"\ud800": 1, "text": "k"}"#), Ok(cps("k")));
+        assert!(matches!(
+            string_field(b"{\"x\": \"\xff\", \"text\": \"a\"}", "text"),
+            Err(FieldError::Malformed { column: 8, .. })
+        ));
     }
 
     #[test]
@@ -243,23 +311,7 @@ mod tests {
         assert_eq!(text(r#"{"text": 12}"#), Err(FieldError::NotAString { found: "number" }));
         assert_eq!(text(r#"{"text": {"a": 1}}"#), Err(FieldError::NotAString { found: "object" }));
         assert_eq!(text(r#"["text"]"#), Err(FieldError::NotAnObject));
-        for bad in [
-            r#"{"text": "abc"#,
-            r#"{"text": "abc"} x"#,
-            r#"{"text" "abc"}"#,
-            r#"{"text": "a\qb"}"#,
-            "{\"text\": \"a\tb\"}",
-            r#"{"text": "a", }"#,
-            r#"{"x": 01, "text": "a"}"#,
-            r#"{"x": [1,], "text": "a"}"#,
-            r#"{"x": tru, "text": "a"}"#,
-            r#"{"x": "\u12"}"#,
-            "",
-            "{",
-            // Deviations from json.loads (documented): NaN and deep nesting.
-            r#"{"n": NaN, "text": "a"}"#,
-            r#"{"n": -Infinity, "text": "a"}"#,
-        ] {
+        for &bad in MALFORMED {
             assert!(matches!(text(bad), Err(FieldError::Malformed { .. })), "{bad}");
         }
         // Other members are skipped without recursion: any depth, no stack overflow.

@@ -5,5 +5,7 @@
 //! crate adds I/O, threads for I/O and JSON.
 
 pub mod io;
+pub mod json_stream;
 pub mod jsonl;
 pub mod pack;
+pub mod shard;
