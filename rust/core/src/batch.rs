@@ -39,7 +39,7 @@ pub fn whole_blocks(n: usize) -> usize {
 /// prefix (or suffix) of the row's text; table-scheme codes never cross a
 /// block, so whole blocks are always whole codes.
 pub fn truncate_row(scheme: Scheme, row: &[u8], keep: usize, side: Side) -> Vec<u8> {
-    debug_assert!(keep % BLOCK == 0);
+    debug_assert!(keep.is_multiple_of(BLOCK));
     let keep = keep.min(row.len());
     let codes_cross = scheme.tables().is_none();
     match side {

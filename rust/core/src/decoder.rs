@@ -199,7 +199,8 @@ impl Decoder {
     fn decode_pieces<S: Split>(&self, span: Span<'_>, sink: &mut S) -> Result<usize, DecodeError> {
         let Span { data, base, last } = span;
         let table = self.codec.scheme().tables().is_some();
-        let ok = |p: usize| (base + p as u64) % BLOCK as u64 == 0 && (table || !is_continuation(data[p]));
+        let ok =
+            |p: usize| (base + p as u64).is_multiple_of(BLOCK as u64) && (table || !is_continuation(data[p]));
         let ranges = parallel::pieces(data.len(), self.parallel_min / 4, 64, ok);
         let n = ranges.len();
         // Each piece: its range, its sink, and where decoding stopped.
