@@ -7,16 +7,18 @@
 //! strict decoder, so it accepts exactly what `decode` accepts and cannot
 //! drift from the format. A state is "block offset + the bytes of the
 //! unfinished code"; a transition asks the decoder whether one more byte is
-//! an error, completes a code, or leaves it unfinished. States from which no
-//! code can be completed are removed, and equivalent states are merged
-//! (Moore's algorithm), which leaves a few hundred states.
+//! an error, completes a code, or leaves it unfinished. Unfinished codes are
+//! explored depth first and hash-consed (two whose every next byte leads to
+//! the same place are one state; one from which no code can be finished is
+//! none), then the rest is merged by Moore's algorithm: a few hundred states.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use crate::codec::Codec;
 use crate::decode::{decode_chunk, DecodeOptions, Rules, Sink, Span};
-use crate::scheme::BLOCK;
+use crate::scheme::{Scheme, BLOCK};
 
 /// No transition: the byte makes the stream invalid.
 pub const DEAD: u32 = u32::MAX;
@@ -52,92 +54,127 @@ impl ByteAutomaton {
     }
 }
 
-/// A sink that only notices whether anything was decoded.
+/// A sink that keeps nothing: only the decoder's verdict matters.
 struct Nothing;
 
 impl Sink for Nothing {
     fn push(&mut self, _cp: u32) {}
 }
 
-/// Raw state before minimisation: offset of the pending code's first byte, and its bytes.
-type Key = (u8, Vec<u8>);
+/// A transition while exploring: no state, a code boundary at block offset
+/// `q` (`ROOT + q`), or an explored state of an unfinished code.
+const NONE: u32 = u32::MAX;
+const ROOT: u32 = u32::MAX - BLOCK as u32;
 
-/// Explores the automaton of `codec` from its decoder (see the module docs).
+/// Explores the automaton of `codec` from its decoder (see the module docs),
+/// once per scheme and set of special tokens in a process (it takes a
+/// moment: the decoder is asked about every byte after every unfinished code).
 pub fn byte_automaton(codec: &Codec) -> ByteAutomaton {
+    type Cache = Mutex<HashMap<(Scheme, Vec<(String, u32)>), ByteAutomaton>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let key = (codec.scheme(), codec.special_tokens().iter().map(|(n, i)| (n.to_string(), i)).collect());
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(a) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return a.clone();
+    }
+    let a = explore(codec);
+    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, a.clone());
+    a
+}
+
+/// The rows of explored states, hash-consed: two unfinished codes whose
+/// every next byte leads to the same place are one state.
+#[derive(Default)]
+struct Rows {
+    rows: Vec<[u32; 256]>,
+    ids: HashMap<[u32; 256], u32>,
+}
+
+impl Rows {
+    fn intern(&mut self, row: [u32; 256]) -> u32 {
+        if row.iter().all(|&t| t == NONE) {
+            return NONE; // no code can be finished from here
+        }
+        *self.ids.entry(row).or_insert_with(|| {
+            self.rows.push(row);
+            (self.rows.len() - 1) as u32
+        })
+    }
+}
+
+/// The row of the state after `pending` (the start of a code at block offset
+/// `q`, at most 3 bytes): each next byte is an error, finishes the code, or
+/// leaves it unfinished (explored depth first, children before parents).
+fn explore_state(codec: &Codec, rules: Rules<'_>, q: usize, pending: &[u8], rows: &mut Rows) -> [u32; 256] {
+    let mut row = [NONE; 256];
+    let mut data = [0u8; BLOCK];
+    data[..pending.len()].copy_from_slice(pending);
+    let len = pending.len() + 1;
+    for b in 0..=255u8 {
+        data[len - 1] = b;
+        let span = Span { data: &data[..len], base: q as u64, last: false };
+        row[usize::from(b)] = match decode_chunk(codec.scheme(), rules, span, &mut Nothing) {
+            Err(_) => NONE,
+            Ok(stop) if stop == len => ROOT + ((q + len) % BLOCK) as u32,
+            // Unfinished: `data` holds at most one code, so nothing was decoded.
+            Ok(_) if len < BLOCK => {
+                let child = explore_state(codec, rules, q, &data[..len], rows);
+                rows.intern(child)
+            }
+            Ok(_) => NONE, // no code is longer than a block
+        };
+    }
+    row
+}
+
+fn explore(codec: &Codec) -> ByteAutomaton {
     let strict = DecodeOptions::default();
     let rules = Rules { specials: codec.special_tokens(), opts: &strict };
-    let mut keys: Vec<Key> = Vec::new();
-    let mut ids: HashMap<Key, usize> = HashMap::new();
-    let mut edges: Vec<Vec<Option<usize>>> = Vec::new();
-    let mut intern = |key: Key, keys: &mut Vec<Key>| -> usize {
-        *ids.entry(key.clone()).or_insert_with(|| {
-            keys.push(key);
-            keys.len() - 1
-        })
+    let mut rows = Rows::default();
+    // The 4 code boundaries, one per block offset, are states 0..4 of the
+    // raw automaton; the unfinished codes follow.
+    let roots: Vec<[u32; 256]> = (0..BLOCK).map(|q| explore_state(codec, rules, q, &[], &mut rows)).collect();
+    let first = BLOCK as u32;
+    let resolve = |t: u32| match t {
+        NONE => NONE,
+        t if t >= ROOT => t - ROOT,
+        t => t + first,
     };
-    for q in 0..BLOCK as u8 {
-        intern((q, Vec::new()), &mut keys);
+    let mut edges: Vec<[u32; 256]> = roots.iter().chain(&rows.rows).map(|r| r.map(resolve)).collect();
+    let mut code_start = vec![true; BLOCK];
+    code_start.resize(edges.len(), false);
+    // Offsets of unfinished codes: the pending bytes are all in one block,
+    // so the next byte's offset follows from any path; found by a walk.
+    let mut offset = vec![u8::MAX; edges.len()];
+    for (q, o) in offset.iter_mut().take(BLOCK).enumerate() {
+        *o = q as u8;
     }
-    let mut at = 0;
-    while at < keys.len() {
-        let (q, pending) = keys[at].clone();
-        let mut row = vec![None; 256];
-        for b in 0..=255u8 {
-            let mut data = pending.clone();
-            data.push(b);
-            // The decoder sees the pending bytes at their real block offset.
-            let base = u64::from(q);
-            match decode_chunk(codec.scheme(), rules, Span { data: &data, base, last: false }, &mut Nothing) {
-                Err(_) => {}
-                Ok(stop) if stop == data.len() => {
-                    let next_q = ((usize::from(q) + data.len()) % BLOCK) as u8;
-                    row[usize::from(b)] = Some(intern((next_q, Vec::new()), &mut keys));
-                }
-                // Unfinished: everything before `stop` would be whole codes,
-                // but `data` holds at most one code, so stop is 0.
-                Ok(stop) => {
-                    debug_assert_eq!(stop, 0);
-                    row[usize::from(b)] = Some(intern((q, data), &mut keys));
-                }
+    let mut stack: Vec<usize> = (0..BLOCK).collect();
+    while let Some(s) = stack.pop() {
+        for &t in edges[s].iter().filter(|&&t| t != NONE) {
+            if offset[t as usize] == u8::MAX {
+                offset[t as usize] = ((usize::from(offset[s]) + 1) % BLOCK) as u8;
+                stack.push(t as usize);
             }
         }
-        edges.push(row);
-        at += 1;
     }
-    let code_start: Vec<bool> = keys.iter().map(|(_, p)| p.is_empty()).collect();
-    let offset: Vec<u8> = keys.iter().map(|(q, p)| ((usize::from(*q) + p.len()) % BLOCK) as u8).collect();
-    let live = live_states(&edges, &code_start);
-    minimise(&edges, &live, &code_start, &offset)
-}
-
-/// States from which a code boundary can be reached (the others can never
-/// finish their code: e.g. a 4-byte code whose value is already too large).
-fn live_states(edges: &[Vec<Option<usize>>], code_start: &[bool]) -> Vec<bool> {
-    let mut live = code_start.to_vec();
-    loop {
-        let mut changed = false;
-        for (s, row) in edges.iter().enumerate() {
-            if !live[s] && row.iter().flatten().any(|&t| live[t]) {
-                live[s] = true;
-                changed = true;
+    for row in &mut edges {
+        for t in row.iter_mut() {
+            if *t == NONE {
+                *t = DEAD;
             }
         }
-        if !changed {
-            return live;
-        }
     }
+    minimise(&edges, &code_start, &offset)
 }
 
-/// Merges equivalent live states (Moore's partition refinement); state 0 of
-/// the raw automaton (offset 0, nothing pending) becomes the start.
-fn minimise(
-    edges: &[Vec<Option<usize>>],
-    live: &[bool],
-    code_start: &[bool],
-    offset: &[u8],
-) -> ByteAutomaton {
+/// Merges equivalent states (Moore's partition refinement, on the few
+/// hundred states left after hash-consing); the code boundary at offset 0
+/// becomes the start, and states are numbered in order of first appearance
+/// from it, so the result does not depend on hash order.
+fn minimise(edges: &[[u32; 256]], code_start: &[bool], offset: &[u8]) -> ByteAutomaton {
     let n = edges.len();
-    let target = |s: usize, b: usize| edges[s][b].filter(|&t| live[t]);
+    let target = |s: usize, b: usize| Some(edges[s][b]).filter(|&t| t != DEAD).map(|t| t as usize);
     // Initial classes: what a state reports (boundary, offset).
     let mut class: Vec<usize> =
         (0..n).map(|s| usize::from(code_start[s]) * BLOCK + usize::from(offset[s])).collect();
@@ -145,7 +182,7 @@ fn minimise(
     loop {
         let mut sigs: HashMap<(usize, Vec<usize>), usize> = HashMap::new();
         let mut next_class = vec![usize::MAX; n];
-        for s in (0..n).filter(|&s| live[s]) {
+        for s in 0..n {
             let sig: Vec<usize> = (0..256).map(|b| target(s, b).map_or(usize::MAX, |t| class[t])).collect();
             let k = sigs.len();
             next_class[s] = *sigs.entry((class[s], sig)).or_insert(k);
@@ -157,8 +194,6 @@ fn minimise(
         }
         count = new_count;
     }
-    // Number classes in order of first appearance from the start, so the
-    // result does not depend on hash order.
     let mut number: HashMap<usize, u32> = HashMap::new();
     let mut order: Vec<usize> = Vec::new();
     let mut queue = vec![0usize];
