@@ -61,7 +61,7 @@ def read(paths: str | Sequence[str], *, format: str = "jsonl", text_column: str 
     if format == "jsonl":
         return ray.data.read_json(paths, **read_args).select_columns([text_column])
     if format == "parquet":
-        return ray.data.read_parquet(paths, columns=[text_column], **read_args)
+        return ray.data.read_parquet(paths, **read_args).select_columns([text_column])
     raise ValueError(f"format must be 'jsonl' or 'parquet', not {format!r}")
 
 
