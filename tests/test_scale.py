@@ -81,7 +81,8 @@ def test_a_line_longer_than_a_read_chunk_streams(tmp_path, prose):
     docs = ["短い", big, "後"]
     with open(tmp_path / "a.jsonl", "w", encoding="utf-8") as f:
         f.write(json.dumps({"text": docs[0]}, ensure_ascii=False) + "\n")
-        f.write('{"text": "dropped", "text": ' + json.dumps(big, ensure_ascii=False) + ', "meta": 1}\n')
+        text = json.dumps(big, ensure_ascii=False).replace("\ud800", "\\ud800")  # the lone surrogate escaped
+        f.write('{"text": "dropped", "text": ' + text + ', "meta": 1}\n')
         f.write(json.dumps({"text": docs[2]}) + "\n")
     out = run("pack", tmp_path / "a.jsonl", "-o", tmp_path / "s")
     assert out.returncode == 0, out.stderr
