@@ -11,7 +11,9 @@ same text as ~1,000-character JSONL documents) in a temporary folder, then
 times file-to-file runs of whole processes, each the median of ``--repeat``:
 
 * ``bygpt-codec encode`` (both schemes, all cores and one), ``decode``,
-  ``stats`` and ``pack``, as a user runs them (interpreter start-up included);
+  ``stats`` and ``pack``, as a user runs them (interpreter start-up included),
+  and ``pack`` of one ``--line-mb`` (256) MB JSONL line against the same text
+  packed with ``--format text`` (time and peak RSS: the line is streamed);
 * ``iconv -c -f UTF-8 -t EUC-JP`` (a C transcoder doing a similar
   table-driven job; ``-c`` drops the few characters EUC-JP lacks, which
   would otherwise stop it);
@@ -98,6 +100,7 @@ def main() -> None:
     ap.add_argument("--corpus-dir", type=Path, help="holding ja-prose.txt (default: ../shared/corpus)")
     ap.add_argument("--size-mb", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--line-mb", type=int, default=256, help="size of the single-line JSONL case (default: 256)")
     args = ap.parse_args()
     corpus = (args.corpus_dir or DEFAULT_CORPUS) / "ja-prose.txt"
     if not corpus.exists():
@@ -146,6 +149,20 @@ def main() -> None:
         )
         pack_t = add("bygpt-codec pack jsonl", [*BYGPT, "pack", str(jsonl), "-o", str(out), "-q"], jmb)
         add("bygpt-codec pack jsonl, 1 thread", [*BYGPT, "pack", str(jsonl), "-o", str(out), "-q"], jmb, env=one)
+        # One document as one huge JSONL line, against the same text as a file (--format text).
+        text = corpus.read_text(encoding="utf-8")
+        line_txt, line_jsonl = folder / "line.txt", folder / "line.jsonl"
+        one_line = text * (args.line_mb * 10**6 // len(text.encode()) + 1)
+        line_txt.write_text(one_line, encoding="utf-8")
+        line_jsonl.write_text(json.dumps({"text": one_line}, ensure_ascii=False) + "\n", encoding="utf-8")
+        del one_line
+        lmb = line_jsonl.stat().st_size / 1e6
+        line_t = add(f"pack one {lmb:.0f} MB JSONL line", [*BYGPT, "pack", str(line_jsonl), "-o", str(out), "-q"], lmb)
+        text_t = add(
+            "pack the same text, --format text",
+            [*BYGPT, "pack", str(line_txt), "--format", "text", "-o", str(out), "-q"],
+            line_txt.stat().st_size / 1e6,
+        )
         startup, _ = measure([*BYGPT, "--help"], args.repeat)
 
     print(
@@ -166,6 +183,10 @@ def main() -> None:
             f"\nencode jpblock: {iconv_t / ours['jpblock']:.1f}x iconv, {cpy_t / ours['jpblock']:.1f}x CPython; "
             f"pack: {jmb / pack_t:.0f} MB/s, {cpy_pack / pack_t:.1f}x CPython json.loads"
         )
+    print(
+        f"pack JSONL / encode on the same text: {(jmb / pack_t) / (mb / ours['jpblock']):.0%} of encode's MB/s; "
+        f"one {lmb:.0f} MB line: {line_t / text_t:.2f}x the time of --format text"
+    )
 
 
 if __name__ == "__main__":

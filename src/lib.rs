@@ -19,6 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::string::PyStringData;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString};
 
+mod corpus;
 mod stream;
 
 /// A `str`'s code points for the encoder. With the full C API its storage is
@@ -702,6 +703,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyIncrementalDecoder>()?;
     m.add_function(wrap_pyfunction!(_code_tables, m)?)?;
     stream::register(m)?;
+    corpus::register(m)?;
     m.add("SCHEMES", Scheme::ALL.iter().map(|s| s.name()).collect::<Vec<_>>())?;
     m.add("SCHEME_IDS", Scheme::ALL.iter().map(|s| (s.name(), s.id())).collect::<Vec<_>>())?;
     use bygpt_codec_core as core;

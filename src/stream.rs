@@ -1,7 +1,7 @@
 //! Bindings for the command line's streaming work (the `bygpt-corpus` crate):
 //! encode, decode and measure whole files between file descriptors with the
-//! GIL released, and pack blocks of JSONL lines. The Python side opens files,
-//! names them in errors and renames outputs.
+//! GIL released. The Python side opens files, names them in errors and
+//! renames outputs. Shards are in `corpus.rs`.
 
 use std::fs::File;
 use std::io;
@@ -11,10 +11,8 @@ use bygpt_codec_core::{
     Codec, InputErrors, Scheme, StreamEncoder, StreamStats, Utf8Errors, Utf8StreamDecoder,
 };
 use bygpt_corpus::io::{run_stream, StreamError, CHUNK};
-use bygpt_corpus::pack::pack_jsonl;
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
 
 use crate::parse_scheme;
 
@@ -27,7 +25,7 @@ fn input_errors(errors: &str) -> PyResult<InputErrors> {
 /// A file descriptor the caller keeps open for the whole call, borrowed as a
 /// `File` that is never closed here.
 #[cfg(unix)]
-fn borrow_fd(fd: i32) -> PyResult<ManuallyDrop<File>> {
+pub(crate) fn borrow_fd(fd: i32) -> PyResult<ManuallyDrop<File>> {
     use std::os::fd::FromRawFd;
     if fd < 0 {
         return Err(PyValueError::new_err(format!("bad file descriptor {fd}")));
@@ -43,7 +41,7 @@ fn borrow_fd(_fd: i32) -> PyResult<ManuallyDrop<File>> {
 }
 
 /// OSError(errno, strerror, name), with the text from Python's `os.strerror`.
-fn os_error(py: Python<'_>, e: &io::Error, name: &str) -> PyErr {
+pub(crate) fn os_error(py: Python<'_>, e: &io::Error, name: &str) -> PyErr {
     let Some(code) = e.raw_os_error() else {
         return PyOSError::new_err(format!("{name}: {e}"));
     };
@@ -73,9 +71,30 @@ fn run_detached<E: std::fmt::Display + Send>(
     let output_fd = out_fd.map(borrow_fd).transpose()?;
     let input: &File = &input_fd;
     let output: Option<&File> = output_fd.as_deref();
+    let (result, raised) = detach_with_checks(py, progress, |check| match output {
+        Some(out) => run_stream(input, out, CHUNK, step, check),
+        None => run_stream(input, io::sink(), CHUNK, step, check),
+    });
+    result.map_err(|e| match e {
+        StreamError::Data(e) => PyValueError::new_err(format!("{}: {e}", names.0)),
+        StreamError::Read(e) => os_error(py, &e, names.0),
+        StreamError::Write(e) => os_error(py, &e, names.1),
+        StreamError::Stopped => stopped(raised),
+    })
+}
+
+/// Runs `work` with the GIL released, giving it a check to call between
+/// pieces of work with the bytes done so far: the check takes the GIL back
+/// for Ctrl-C and `progress(done)`, and returns false (keeping the
+/// exception, returned second) when either raised.
+pub(crate) fn detach_with_checks<T: Send>(
+    py: Python<'_>,
+    progress: Option<Py<PyAny>>,
+    work: impl FnOnce(&mut (dyn FnMut(u64) -> bool + Send)) -> T + Send,
+) -> (T, Option<PyErr>) {
     let mut raised: Option<PyErr> = None;
     let result = py.detach(|| {
-        let check = |done: u64| {
+        let mut check = |done: u64| {
             Python::attach(|py| {
                 let outcome = py.check_signals().and_then(|()| match &progress {
                     Some(cb) => cb.call1(py, (done,)).map(drop),
@@ -84,19 +103,14 @@ fn run_detached<E: std::fmt::Display + Send>(
                 outcome.map_err(|e| raised = Some(e)).is_ok()
             })
         };
-        match output {
-            Some(out) => run_stream(input, out, CHUNK, step, check),
-            None => run_stream(input, io::sink(), CHUNK, step, check),
-        }
+        work(&mut check)
     });
-    result.map_err(|e| match e {
-        StreamError::Data(e) => PyValueError::new_err(format!("{}: {e}", names.0)),
-        StreamError::Read(e) => os_error(py, &e, names.0),
-        StreamError::Write(e) => os_error(py, &e, names.1),
-        StreamError::Stopped => {
-            raised.take().unwrap_or_else(|| pyo3::exceptions::PyKeyboardInterrupt::new_err(()))
-        }
-    })
+    (result, raised)
+}
+
+/// The exception of a run its check stopped: what the callback raised, or Ctrl-C.
+pub(crate) fn stopped(raised: Option<PyErr>) -> PyErr {
+    raised.unwrap_or_else(|| pyo3::exceptions::PyKeyboardInterrupt::new_err(()))
 }
 
 /// Transcodes the whole of `in_fd` into `out_fd`; returns (bytes read,
@@ -169,37 +183,9 @@ pub fn _stats_fd(
     Ok((rows, totals.0))
 }
 
-type PackResult<'py> = (Bound<'py, PyBytes>, Bound<'py, PyBytes>, u64, Vec<(u64, usize, String)>);
-
-/// Packs a block of whole JSONL lines. Returns (encoded documents, their
-/// lengths as little-endian uint64, lines in the block, skipped lines as
-/// (line index, byte offset, message)). Without `skip_invalid` a bad line
-/// raises ValueError with args (message, line index, byte offset).
-#[pyfunction]
-#[pyo3(signature = (scheme_name, block, *, field, skip_invalid))]
-pub fn _pack_jsonl<'py>(
-    py: Python<'py>,
-    scheme_name: &str,
-    block: &Bound<'py, PyBytes>,
-    field: &str,
-    skip_invalid: bool,
-) -> PyResult<PackResult<'py>> {
-    let codec = Codec::new(parse_scheme(scheme_name)?);
-    // bytes are immutable: safe to read with the GIL released.
-    let data = block.as_bytes();
-    let packed = py
-        .detach(|| pack_jsonl(&codec, data, field, skip_invalid))
-        .map_err(|bad| PyValueError::new_err((bad.message, bad.line, bad.offset)))?;
-    let bytes = PyBytes::new(py, &packed.pieces.concat());
-    let lens: Vec<u8> = packed.doc_lens.iter().flat_map(|l| l.to_le_bytes()).collect();
-    let skipped = packed.skipped.into_iter().map(|b| (b.line, b.offset, b.message)).collect();
-    Ok((bytes, PyBytes::new(py, &lens), packed.lines, skipped))
-}
-
 /// Registers the functions above on the `_native` module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_transcode_fd, m)?)?;
     m.add_function(wrap_pyfunction!(_stats_fd, m)?)?;
-    m.add_function(wrap_pyfunction!(_pack_jsonl, m)?)?;
     Ok(())
 }

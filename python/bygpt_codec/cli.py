@@ -208,7 +208,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
         raise UsageError(f"need 0 <= --shard-index < --num-shards, got {args.shard_index} and {args.num_shards}")
     if "-" in args.inputs and (args.num_shards > 1 or args.inputs.count("-") > 1):
         raise UsageError("stdin ('-') can be read once, and not with --num-shards (slices need file sizes)")
-    refuse_overwriting_inputs(args.inputs, [f"{args.output}.bin", f"{args.output}.idx"])
+    refuse_overwriting_inputs(args.inputs, [f"{args.output}{ext}" for ext in (".bin", ".idx", ".json")])
     sizes = [None if p == "-" else os.stat(p).st_size for p in args.inputs]
     if args.format == "text":
         lo = len(args.inputs) * args.shard_index // args.num_shards
@@ -230,6 +230,10 @@ def cmd_pack(args: argparse.Namespace) -> int:
             progress=bar,
             sizes=sizes,
         )
+    except ValueError as e:
+        if getattr(e, "not_json", False):  # not JSON from its first byte: perhaps a text file
+            raise ValueError(f"{e} (is it plain text? --format text packs each file as one document)") from None
+        raise
     finally:
         bar.close()
     what = "lines" if args.format == "jsonl" else "files"
@@ -237,7 +241,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
         seen = summary.lines if args.format == "jsonl" else summary.documents + summary.skipped
         print(
             f"packed {summary.documents} documents ({summary.bytes} bytes, {summary.bytes // 4} steps) "
-            f"from {seen} {what} into {args.output}.bin/.idx",
+            f"from {seen} {what} into {args.output}.bin/.idx/.json",
             file=sys.stderr,
         )
     if summary.skipped:  # reported even with --quiet: data was left out
@@ -250,19 +254,34 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from .shards import merge, shard_paths
+    from .shards import merge, shard_paths, sidecar_path
 
-    refuse_overwriting_inputs(
-        [f for p in args.shards for f in shard_paths(p)], [f"{args.output}.bin", f"{args.output}.idx"]
-    )
-    total = sum(os.path.getsize(shard_paths(p)[0]) for p in args.shards)
+    inputs = [f for p in args.shards for f in (*shard_paths(p), sidecar_path(p))]
+    refuse_overwriting_inputs(inputs, [f"{args.output}{ext}" for ext in (".bin", ".idx", ".json")])
+    total = sum(os.path.getsize(shard_paths(p)[0]) for p in args.shards if os.path.exists(shard_paths(p)[0]))
     bar = Progress("merge", total, Progress.wanted(args.quiet))
     try:
-        docs, nbytes = merge(args.shards, args.output, progress=bar)
+        docs, nbytes = merge(args.shards, args.output, scheme=args.scheme, progress=bar)
     finally:
         bar.close()
     if not args.quiet:
         print(f"merged {len(args.shards)} shards: {docs} documents, {nbytes} bytes", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .shards import check, shard_paths
+
+    for prefix in args.shards:
+        name = shard_paths(prefix)[0][:-4]
+        size = os.path.getsize(shard_paths(prefix)[0]) if os.path.exists(shard_paths(prefix)[0]) else None
+        bar = Progress(f"check {name}", size, Progress.wanted(args.quiet))
+        try:
+            scheme, docs, nbytes = check(prefix, scheme=args.scheme, progress=bar)
+        finally:
+            bar.close()
+        if not args.quiet:
+            print(f"{name}: OK ({scheme}, {docs} documents, {nbytes} bytes)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -388,11 +407,14 @@ def build_parser() -> argparse.ArgumentParser:
     pk = _command(
         sub,
         "pack",
-        "pack documents into a training shard (PREFIX.bin + PREFIX.idx)",
-        "Pack documents (JSONL lines with a text field, or one document per text file) into "
-        "PREFIX.bin, each document a <|bos|> block, its text and an <|eos|> block, 4-byte aligned, "
-        "and PREFIX.idx, the document offsets. Read them with bygpt_codec.shards.open_shard. "
-        "The output is the same bytes whatever the thread count.\n\n"
+        "pack documents into a training shard (PREFIX.bin + .idx + .json)",
+        "Pack documents (JSONL lines with a text field, or one document per text file) into a "
+        "Megatron-Core indexed dataset: PREFIX.bin, each document a <|bos|> block, its text and an "
+        "<|eos|> block, 4-byte aligned, and PREFIX.idx, the index (dtype uint8, one sequence per "
+        "document), plus PREFIX.json, the sidecar (scheme, counts, checksum of the .idx), renamed "
+        "into place last. Read them with bygpt_codec.shards.open_shard or Megatron's IndexedDataset. "
+        "The output is the same bytes whatever the thread count, and memory stays bounded whatever "
+        "the line lengths.\n\n"
         "--shard-index/--num-shards pick a deterministic slice, so that many machines can each "
         "pack one: for JSONL, the lines whose first byte lies in slice I of N equal byte ranges "
         "of the inputs (taken in order); for text, files [F*I/N, F*(I+1)/N). Merging slices "
@@ -405,7 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_pack,
     )
     pk.add_argument("inputs", metavar="INPUT", nargs="+", help="JSONL or text files (- for stdin)")
-    pk.add_argument("-o", "--output", metavar="PREFIX", required=True, help="writes PREFIX.bin and PREFIX.idx")
+    pk.add_argument(
+        "-o", "--output", metavar="PREFIX", required=True, help="writes PREFIX.bin, .idx and .json (folders made)"
+    )
     pk.add_argument("--format", choices=("jsonl", "text"), default="jsonl", help="input format (default: jsonl)")
     pk.add_argument("--text-field", default="text", metavar="NAME", help="JSONL field holding the text (default: text)")
     pk.add_argument("--scheme", choices=SCHEMES, default="jpblock", help="encoding scheme (default: jpblock)")
@@ -417,18 +441,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip malformed lines (or invalid files) and count them in a final summary, instead of failing",
     )
     _quiet(pk)
+    _version(pk)
 
     mg = _command(
         sub,
         "merge",
-        "join shard pairs into one",
-        "Join shard pairs (PREFIX.bin + PREFIX.idx), in the order given, into one pair.",
-        "  bygpt-codec merge shards/part-0 shards/part-1 -o shards/all",
+        "join shards into one",
+        "Join shards, in the order given, into one. Every input is checked first (the whole index, "
+        "the sidecar) and nothing is written if one is damaged; all must have one scheme. Memory "
+        "stays bounded whatever the inputs' number and size. Inputs that other tools wrote (no "
+        "PREFIX.json) need --scheme.",
+        "  bygpt-codec merge shards/part-0 shards/part-1 -o shards/all\n"
+        "  bygpt-codec merge megatron/part-{0..9} --scheme jpblock -o shards/all",
         cmd_merge,
     )
-    mg.add_argument("shards", metavar="SHARD", nargs="+", help="shard prefixes (PREFIX, PREFIX.bin or PREFIX.idx)")
-    mg.add_argument("-o", "--output", metavar="PREFIX", required=True, help="writes PREFIX.bin and PREFIX.idx")
+    mg.add_argument("shards", metavar="SHARD", nargs="+", help="shard prefixes (PREFIX, or PREFIX.bin/.idx/.json)")
+    mg.add_argument(
+        "-o", "--output", metavar="PREFIX", required=True, help="writes PREFIX.bin, .idx and .json (folders made)"
+    )
+    mg.add_argument("--scheme", choices=SCHEMES, help="the scheme of inputs without a sidecar (PREFIX.json)")
     _quiet(mg)
+    _version(mg)
+
+    ck = _command(
+        sub,
+        "check",
+        "check shards fully: index, sidecar, and a strict decode of every document",
+        "Check shards: the whole index (Megatron header, dtype uint8, every length and pointer, the "
+        "size of the .bin, the document indices), the sidecar (counts, checksum of the .idx), then "
+        "a strict decode of every document. Stops with exit status 1 at the first damage, naming "
+        "the file and the first bad entry.",
+        "  bygpt-codec check shards/ja_wiki\n  bygpt-codec check shards/part-* --quiet && echo all good\n"
+        "  bygpt-codec check megatron/part-0 --scheme jpblock",
+        cmd_check,
+    )
+    ck.add_argument("shards", metavar="SHARD", nargs="+", help="shard prefixes (PREFIX, or PREFIX.bin/.idx/.json)")
+    ck.add_argument("--scheme", choices=SCHEMES, help="the scheme of shards without a sidecar (PREFIX.json)")
+    _quiet(ck)
+    _version(ck)
     return parser
 
 

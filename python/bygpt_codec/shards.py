@@ -1,20 +1,28 @@
-"""Training shards: a pair of files that ``bygpt-codec pack`` writes.
+"""Training shards: Megatron-Core indexed datasets that ``bygpt-codec pack``
+writes, plus a small sidecar.
 
 * ``PREFIX.bin``: the documents back to back, each a ``<|bos|>`` block, its
   encoded text, filler to the block's end and an ``<|eos|>`` block, so every
-  document starts a 4-byte block and the file is a whole number of blocks.
-* ``PREFIX.idx``: a 32-byte header, then ``num_documents + 1`` little-endian
-  uint64 offsets into ``PREFIX.bin``: document ``i`` is
-  ``bin[offsets[i]:offsets[i + 1]]`` (``offsets[0]`` is 0, the last is the
-  size of ``PREFIX.bin``). Header, all little-endian::
+  document starts a 4-byte block (dtype uint8).
+* ``PREFIX.idx``: Megatron-Core's ``MMIDIDX`` index (version 1, dtype code 1
+  = uint8), one sequence per document, so that
+  ``megatron.core.datasets.indexed_dataset.IndexedDataset(PREFIX)`` reads the
+  pair unchanged: sequence ``i`` is document ``i``.
+* ``PREFIX.json``: the sidecar: scheme name and id, format version, counts,
+  sizes and the SHA-256 of the ``.idx``, which ties it to this exact pair.
+  Writers rename it into place last (the commit marker).
 
-      0   8 bytes  magic b"BYGPTIDX"
-      8   uint32   format version (1)
-      12  uint32   scheme: 1 jpblock, 2 utf8, 3 jpblock2
-      16  uint64   number of documents
-      24  uint64   size of PREFIX.bin in bytes
+Every reader checks the whole index first (first pointer 0, each pointer the
+sum of the lengths before it, so none goes backwards or skips, whole 4-byte
+blocks, the last sequence ending at the size of ``.bin``, document indices
+from 0 to the sequence count, and the sidecar's counts and checksum) and
+refuses a damaged shard with :class:`ShardFormatError` naming the file and
+the first bad entry. A shard without a sidecar (one that Megatron's own
+``IndexedDatasetBuilder`` wrote, with dtype uint8) opens when its scheme is
+named: ``open_shard(prefix, scheme="jpblock")``. The old ``BYGPTIDX`` format
+of bygpt-codec 0.1 is no longer read (pack again).
 
-Open a pair with :func:`open_shard` (numpy memmaps: nothing is read until
+Open a shard with :func:`open_shard` (numpy memmaps: nothing is read until
 used), then iterate documents or fixed-length training windows::
 
     shard = open_shard("train-00000")
@@ -27,98 +35,87 @@ used), then iterate documents or fixed-length training windows::
 
 from __future__ import annotations
 
+import contextlib
 import os
-import struct
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import _native
 from .constants import BLOCK
 
-MAGIC = b"BYGPTIDX"
-VERSION = 1
-HEADER = struct.Struct("<8sIIQQ")
 SCHEME_IDS: dict[str, int] = dict(_native.SCHEME_IDS)  # the ids the Rust core defines
-_SCHEME_NAMES = {v: k for k, v in SCHEME_IDS.items()}
+HEADER_SIZE = 34  # Megatron's index header: magic, version, dtype, two counts
 
 
 class ShardFormatError(ValueError):
-    """A file that is not a shard index, or a .bin/.idx pair that do not match."""
+    """A shard whose files are damaged, do not belong together, or are no shard."""
+
+
+def _prefix(prefix: str | os.PathLike[str]) -> str:
+    p = os.fspath(prefix)
+    for ext in (".bin", ".idx", ".json"):
+        if p.endswith(ext):
+            return p[: -len(ext)]
+    return p
 
 
 def shard_paths(prefix: str | os.PathLike[str]) -> tuple[str, str]:
-    """The (``.bin``, ``.idx``) paths of a prefix; a path ending in either is accepted too."""
-    p = os.fspath(prefix)
-    if p.endswith((".bin", ".idx")):
-        p = p[:-4]
+    """The (``.bin``, ``.idx``) paths of a prefix; a path ending in ``.bin``,
+    ``.idx`` or ``.json`` is taken as its prefix."""
+    p = _prefix(prefix)
     return p + ".bin", p + ".idx"
 
 
-@dataclass(frozen=True)
-class ShardHeader:
-    version: int
-    scheme: str
-    num_documents: int
-    num_bytes: int
-
-    def pack(self) -> bytes:
-        return HEADER.pack(MAGIC, self.version, SCHEME_IDS[self.scheme], self.num_documents, self.num_bytes)
+def sidecar_path(prefix: str | os.PathLike[str]) -> str:
+    """The ``.json`` sidecar path of a prefix."""
+    return _prefix(prefix) + ".json"
 
 
-def read_header(idx_path: str | os.PathLike[str]) -> ShardHeader:
-    """Reads and checks the header of a ``.idx`` file."""
-    with open(idx_path, "rb") as f:
-        raw = f.read(HEADER.size)
-        size = os.fstat(f.fileno()).st_size
-    if len(raw) < HEADER.size or raw[:8] != MAGIC:
-        raise ShardFormatError(f"{os.fspath(idx_path)}: not a bygpt-codec shard index (bad magic)")
-    _, version, scheme_id, docs, nbytes = HEADER.unpack(raw)
-    if version != VERSION:
-        raise ShardFormatError(f"{os.fspath(idx_path)}: shard format version {version}; this reads {VERSION}")
-    if scheme_id not in _SCHEME_NAMES:
-        raise ShardFormatError(f"{os.fspath(idx_path)}: unknown scheme id {scheme_id}")
-    if size != HEADER.size + 8 * (docs + 1):
-        raise ShardFormatError(
-            f"{os.fspath(idx_path)}: {size} bytes, but a header for {docs} documents needs "
-            f"{HEADER.size + 8 * (docs + 1)} (truncated or unfinished?)"
-        )
-    return ShardHeader(version, _SCHEME_NAMES[scheme_id], docs, nbytes)
+def _format_errors(call: Callable, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except ValueError as e:
+        if type(e) is ValueError:  # the native layer's "bad shard"
+            raise ShardFormatError(str(e)) from None
+        raise
 
 
 class Shard:
-    """A packed shard opened as read-only numpy memmaps.
+    """A checked shard opened as read-only numpy memmaps.
 
-    ``data`` is the uint8 contents of ``.bin``, ``offsets`` the ``num_documents
-    + 1`` uint64 document boundaries. Indexing gives a document's bytes as a
-    uint8 array view (no copy).
+    ``data`` is the uint8 contents of ``.bin``; ``lengths`` (int32),
+    ``pointers`` (int64) and ``document_indices`` (int64) are Megatron's
+    index arrays. Indexing gives a document's bytes as a uint8 view (no copy).
     """
 
-    def __init__(self, prefix: str | os.PathLike[str]) -> None:
+    def __init__(self, prefix: str | os.PathLike[str], *, scheme: str | None = None) -> None:
         self.bin_path, self.idx_path = shard_paths(prefix)
-        header = read_header(self.idx_path)
-        self.scheme = header.scheme
-        self.version = header.version
-        size = os.path.getsize(self.bin_path)
-        if size != header.num_bytes:
-            raise ShardFormatError(
-                f"{self.bin_path}: {size} bytes, but {self.idx_path} says {header.num_bytes} (mismatched pair?)"
-            )
-        n = header.num_documents
-        self.offsets: np.ndarray = np.memmap(self.idx_path, dtype="<u8", mode="r", offset=HEADER.size, shape=(n + 1,))
-        # numpy cannot map an empty file
-        self.data: np.ndarray = (
-            np.memmap(self.bin_path, dtype=np.uint8, mode="r") if size else np.zeros(0, dtype=np.uint8)
-        )
+        opened = _format_errors(_native._open_shard, _prefix(prefix), scheme)
+        self.scheme, self.num_sequences, n_docs, self._one_per_doc, size, bin_fd, idx_fd = opened
+        with os.fdopen(bin_fd, "rb") as b, os.fdopen(idx_fd, "rb") as i:
+            # numpy cannot map an empty file
+            self.data: np.ndarray = np.memmap(b, dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
+            index = np.memmap(i, dtype=np.uint8, mode="r")
+        s = self.num_sequences
+        self.lengths: np.ndarray = index[HEADER_SIZE : HEADER_SIZE + 4 * s].view("<i4")
+        self.pointers: np.ndarray = index[HEADER_SIZE + 4 * s : HEADER_SIZE + 12 * s].view("<i8")
+        self.document_indices: np.ndarray = index[HEADER_SIZE + 12 * s :].view("<i8")
+        self._docs = n_docs
 
     @property
     def num_documents(self) -> int:
-        return len(self.offsets) - 1
+        return self._docs
 
     @property
     def num_bytes(self) -> int:
         return len(self.data)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Document boundaries: ``num_documents + 1`` byte offsets (computed, in memory)."""
+        starts = np.append(self.pointers.astype(np.int64), np.int64(self.num_bytes))
+        return starts[np.asarray(self.document_indices, dtype=np.int64)]
 
     @property
     def blocks(self) -> np.ndarray:
@@ -128,12 +125,19 @@ class Shard:
     def __len__(self) -> int:
         return self.num_documents
 
+    def _start(self, seq: int) -> int:
+        return int(self.pointers[seq]) if seq < self.num_sequences else self.num_bytes
+
     def __getitem__(self, i: int) -> np.ndarray:
         n = self.num_documents
         if not -n <= i < n:
             raise IndexError(f"document {i} out of range for a shard of {n}")
         i %= n
-        return self.data[int(self.offsets[i]) : int(self.offsets[i + 1])]
+        if self._one_per_doc:
+            start = int(self.pointers[i])
+            return self.data[start : start + int(self.lengths[i])]
+        first, end = int(self.document_indices[i]), int(self.document_indices[i + 1])
+        return self.data[self._start(first) : self._start(end)]
 
     def documents(self) -> Iterator[np.ndarray]:
         """Every document's bytes, in order."""
@@ -179,7 +183,10 @@ class Shard:
         document taken earlier (``shard[i]``), or one another thread is
         reading, stays valid (unmapping it at once would crash its reader)."""
         self.data = np.zeros(0, dtype=np.uint8)
-        self.offsets = np.zeros(1, dtype="<u8")
+        self.lengths = np.zeros(0, dtype="<i4")
+        self.pointers = np.zeros(0, dtype="<i8")
+        self.document_indices = np.zeros(1, dtype="<i8")
+        self.num_sequences, self._docs, self._one_per_doc = 0, 0, True
 
     def __enter__(self) -> Shard:
         return self
@@ -191,95 +198,142 @@ class Shard:
         return f"Shard({self.bin_path[:-4]!r}, scheme={self.scheme!r}, documents={len(self)}, bytes={self.num_bytes})"
 
 
-def open_shard(prefix: str | os.PathLike[str]) -> Shard:
-    """Opens ``PREFIX.bin`` and ``PREFIX.idx`` (see the module docs)."""
-    return Shard(prefix)
+def open_shard(prefix: str | os.PathLike[str], *, scheme: str | None = None) -> Shard:
+    """Opens and checks ``PREFIX.bin``/``.idx`` (and ``PREFIX.json``). ``scheme``
+    is needed for a shard without a sidecar (written by other tools); with a
+    sidecar, it must agree with it."""
+    return Shard(prefix, scheme=scheme)
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: str) -> Iterator[None]:
+    """Holds an exclusive lock on a folder while a shard's files are renamed,
+    so that two writers' renames never interleave."""
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class ShardWriter:
-    """Writes a shard pair through two command-line outputs (temporary files
-    renamed on :meth:`commit`, ``.bin`` first, then ``.idx``)."""
+    """Writes a shard through three outputs: temporary files next to the
+    final names, renamed on :meth:`commit` (sidecar removed first, then
+    ``.bin``, ``.idx``, and the sidecar last, under a lock on the folder), so
+    a reader never takes a half-written or mixed pair for a shard. Missing
+    parent folders are created. Documents come from :meth:`add` (encoded
+    bytes), :meth:`pack_jsonl` / :meth:`pack_text` (files, packed in Rust)
+    or :meth:`merge` (other shards)."""
 
-    def __init__(self, prefix: str, scheme: str) -> None:
+    def __init__(self, prefix: str | os.PathLike[str], scheme: str) -> None:
         from ._cli_io import Output
 
         if scheme not in SCHEME_IDS:
-            raise ValueError(f"unknown scheme {scheme!r}")
+            raise ValueError(f"unknown scheme {scheme!r}; known schemes: {', '.join(SCHEME_IDS)}")
         self.scheme = scheme
         self.bin_path, self.idx_path = shard_paths(prefix)
-        self.bin = Output(self.bin_path)
+        self.json_path = sidecar_path(prefix)
+        self._outputs: list = []
         try:
-            self.idx = Output(self.idx_path)
+            for path in (self.bin_path, self.idx_path, self.json_path):
+                self._outputs.append(Output(path))
+            self.bin, self.idx, self.json = self._outputs
+            self._native = _native._ShardWriter(scheme, self.bin.fd, self.bin.name, self.idx.fd, self.idx.name)
         except BaseException:
-            self.bin.abort()
+            self.abort()
             raise
+        self.committed = False
         self.num_documents = 0
         self.num_bytes = 0
-        self.idx.write(ShardHeader(VERSION, scheme, 0, 0).pack())
-        self.idx.write(np.zeros(1, dtype="<u8").tobytes())
 
-    def add(self, data: bytes, lengths: np.ndarray) -> None:
-        """Appends encoded documents (``data``) of the given byte lengths."""
-        self.bin.write(data)
-        self.add_lengths(lengths)
+    def add(self, data, lengths) -> None:
+        """Appends encoded documents: ``data`` (bytes-like) holds them back to
+        back, ``lengths`` their sizes (each a whole number of blocks)."""
+        lengths = np.ascontiguousarray(lengths, dtype=np.uint64)
+        self._native.add(memoryview(data).cast("B"), lengths)
 
-    def add_lengths(self, lengths: np.ndarray) -> None:
-        """Records documents whose bytes were already written to ``bin``."""
-        lengths = np.asarray(lengths, dtype="<u8")
-        if not len(lengths):
-            return
-        ends = np.cumsum(lengths, dtype="<u8") + np.uint64(self.num_bytes)
-        self.idx.write(ends.astype("<u8", copy=False).tobytes())
-        self.num_documents += len(lengths)
-        self.num_bytes = int(ends[-1])
+    def pack_jsonl(self, fd: int, name: str, **kwargs) -> tuple[int, int, list[str]]:
+        """Packs JSONL from a file descriptor (see ``_native._ShardWriter.pack_jsonl``)."""
+        return self._native.pack_jsonl(fd, name, **kwargs)
+
+    def pack_text(self, fd: int, name: str, **kwargs) -> tuple[int, int, list[str]]:
+        """Packs a whole text file as one document."""
+        return self._native.pack_text(fd, name, **kwargs)
+
+    def merge(self, prefixes: Sequence[str | os.PathLike[str]], **kwargs) -> None:
+        """Appends checked shards, in order."""
+        _format_errors(self._native.merge, [_prefix(p) for p in prefixes], **kwargs)
 
     def commit(self) -> None:
-        header = ShardHeader(VERSION, self.scheme, self.num_documents, self.num_bytes).pack()
-        os.pwrite(self.idx.fd, header, 0)
-        self.bin.commit()
-        self.idx.commit()
+        """Finishes the index, writes the sidecar and renames all three into place."""
+        self.num_documents, self.num_bytes = self._native.documents, self._native.bytes
+        self.json.write(self._native.finish().encode())
+        with _folder_lock(os.path.dirname(os.path.abspath(self.json_path))):
+            # A reader that sees a sidecar sees the pair it describes: the old
+            # sidecar goes first, the new one comes last.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.json_path)
+            self.bin.commit()
+            self.idx.commit()
+            self.json.commit()
+        self.committed = True
 
     def abort(self) -> None:
-        self.bin.abort()
-        self.idx.abort()
+        """Drops the unfinished outputs (nothing appears under the final names)."""
+        for out in self._outputs:
+            out.abort()
 
     def __enter__(self) -> ShardWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if not self.idx.committed:
+        if not getattr(self, "committed", False):
             self.abort()
 
 
 def merge(
     prefixes: Sequence[str | os.PathLike[str]],
-    out_prefix: str,
+    out_prefix: str | os.PathLike[str],
+    *,
+    scheme: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
-    """Joins shard pairs, in the given order, into one; returns (documents,
-    bytes). Every input must have the same scheme and format version."""
+    """Joins shards, in the given order, into one; returns (documents, bytes).
+    Every input is checked before anything is written, and all must have one
+    scheme; ``scheme`` is needed for inputs without a sidecar. Memory stays
+    bounded whatever the inputs' number and size."""
     if not prefixes:
         raise ValueError("merge needs at least one shard")
-    shards = [Shard(p) for p in prefixes]
+    first = scheme or _first_scheme(prefixes[0])
+    with ShardWriter(out_prefix, first) as out:
+        out.merge(prefixes, scheme=scheme, progress=progress)
+        out.commit()
+        return out.num_documents, out.num_bytes
+
+
+def _first_scheme(prefix: str | os.PathLike[str]) -> str:
+    import json
+
+    path = sidecar_path(prefix)
     try:
-        schemes = {s.scheme for s in shards}
-        if len(schemes) > 1:
-            listing = ", ".join(f"{s.bin_path[:-4]} ({s.scheme})" for s in shards)
-            raise ShardFormatError(f"cannot merge shards of different schemes: {listing}")
-        done = 0
-        with ShardWriter(out_prefix, shards[0].scheme) as out:
-            for s in shards:
-                step = 8 << 20
-                for at in range(0, s.num_bytes, step):
-                    out.bin.write(s.data[at : at + step])
-                    if progress is not None:
-                        progress(done + at)
-                done += s.num_bytes
-                for at in range(0, s.num_documents, 1 << 20):
-                    chunk = np.diff(s.offsets[at : at + (1 << 20) + 1])
-                    out.add_lengths(chunk)
-            out.commit()
-            return out.num_documents, out.num_bytes
-    finally:
-        for s in shards:
-            s.close()
+        with open(path, "rb") as f:
+            return json.load(f)["scheme"]
+    except FileNotFoundError:
+        # Let the native check say what is missing, with the right words.
+        _format_errors(_native._open_shard, _prefix(prefix), None)
+        raise
+    except (ValueError, KeyError, TypeError):
+        _format_errors(_native._open_shard, _prefix(prefix), None)
+        raise ShardFormatError(f"{path}: not a shard sidecar") from None
+
+
+def check(
+    prefix: str | os.PathLike[str], *, scheme: str | None = None, progress: Callable[[int], None] | None = None
+) -> tuple[str, int, int]:
+    """Checks a shard fully: the whole index and sidecar (as :func:`open_shard`
+    does), then a strict decode of every document. Returns (scheme,
+    documents, bytes); raises :class:`ShardFormatError` on the first damage."""
+    return _format_errors(_native._check_shard, _prefix(prefix), scheme, progress)

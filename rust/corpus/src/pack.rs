@@ -277,7 +277,8 @@ struct TextEncoder {
     error: Option<PackError>,
 }
 
-const PENDING: usize = 4 << 20;
+/// Pending text is encoded once it reaches this size (small in tests, to exercise it).
+const PENDING: usize = if cfg!(test) { 64 } else { 4 << 20 };
 
 impl TextEncoder {
     fn new(codec: &Codec) -> Self {
@@ -318,6 +319,15 @@ impl TextEncoder {
         if !self.surrogates {
             self.encode(w, &pending[..cut], false);
         } else {
+            // The encoder holds back its last character: end it exactly
+            // there, with a sentinel 'a' whose byte (and padding) is cut off.
+            let mut outs = Vec::new();
+            if let Err(e) = self.enc.encode(b"a", true, &mut outs) {
+                self.error.get_or_insert(PackError::Bad { message: e.to_string(), not_json: false });
+            }
+            let mut tail = outs.concat();
+            tail.truncate(tail.iter().rposition(|&b| b != FILLER).expect("the sentinel"));
+            self.write(w, &tail);
             // From block offset q: q one-byte characters first, a sentinel
             // 'a' after; the text's bytes are what lies between them.
             let q = (self.written % BLOCK as u64) as usize;
