@@ -149,12 +149,12 @@ class ByGPTHFForCausalLM(NoSourceCopy, PreTrainedModel, GenerationMixin):
         labels: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> CausalLMOutput:
-        logits = self.bygpt(input_ids, attention_mask)
-        loss = None
-        if labels is not None:
-            if labels.shape != input_ids.shape:
-                raise ValueError("labels must be byte ids aligned with input_ids (same shape), -100 where ignored")
-            loss = self.bygpt.loss(input_ids, attention_mask, labels=labels)
+        if labels is None:
+            return CausalLMOutput(loss=None, logits=self.bygpt(input_ids, attention_mask))
+        if labels.shape != input_ids.shape:
+            raise ValueError("labels must be byte ids aligned with input_ids (same shape), -100 where ignored")
+        # One pass of the decoder: the loss is computed from these logits.
+        logits, loss = self.bygpt.logits_and_loss(input_ids, attention_mask, labels=labels)
         return CausalLMOutput(loss=loss, logits=logits)
 
     @torch.no_grad()

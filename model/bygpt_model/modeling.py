@@ -487,6 +487,27 @@ class ByGPTForCausalLM(nn.Module):
             positions = position_ids
         return self.forward_blocks(blocks, positions, mask)
 
+    def logits_and_loss(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        *,
+        has_padding: bool | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logits of :meth:`forward` and the loss of :meth:`loss` (same
+        arguments) from one pass of the decoder: what a wrapper that must
+        return both (transformers' ``CausalLMOutput``) needs."""
+        ignored_inputs = input_ids == IGNORE_INDEX
+        if labels is None:
+            labels = input_ids
+        if input_ids.dtype != torch.uint8:
+            input_ids = input_ids.masked_fill(ignored_inputs, self.config.pad_token_id)
+        blocks, block_mask, positions, mask = self._prepare(input_ids, attention_mask, has_padding)
+        logits = self.forward_blocks(blocks, positions, mask)
+        labels = labels.masked_fill(ignored_inputs, IGNORE_INDEX)
+        return logits, causal_lm_loss(logits, labels, block_mask)
+
     def loss(
         self,
         input_ids: torch.Tensor,

@@ -162,6 +162,25 @@ def test_model_loss_accepts_transformers_labels(tiny_dir):
     assert model(**dict(batch, labels=labels)).loss != model(**batch).loss
 
 
+def test_wrapper_loss_comes_from_its_logits_in_one_pass(tiny_dir, monkeypatch):
+    # Issue #13: the wrapper computes the loss from the logits it already has
+    # (one pass of the decoder), and it equals the reference model's loss.
+    from bygpt_model.hf import ByGPTHFForCausalLM
+
+    model = ByGPTHFForCausalLM.from_pretrained(tiny_dir)
+    tok = ByGPTTokenizer.from_pretrained(tiny_dir)
+    batch = DataCollatorForByteLM(tok)([tok(t) for t in LINES])
+    inner = model.bygpt
+    calls = []
+    original = type(inner).forward_blocks
+    monkeypatch.setattr(type(inner), "forward_blocks", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    out = model(**batch)
+    assert len(calls) == 1
+    assert torch.allclose(out.logits, inner(batch["input_ids"], batch["attention_mask"]))
+    want = inner.loss(batch["input_ids"], batch["attention_mask"], labels=batch["labels"])
+    assert torch.allclose(out.loss, want, atol=1e-6)
+
+
 @pytest.mark.parametrize("collator", ["recommended", "default"])
 def test_trainer_few_steps(tiny_dir, tmp_path, collator):
     pytest.importorskip("accelerate", reason="Trainer needs accelerate: pip install 'transformers[torch]'")
