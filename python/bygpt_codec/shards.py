@@ -38,11 +38,16 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from . import _native
 from .constants import BLOCK
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy is imported where it is used, not here: packing and merging (the
+# command line) never need it, and importing it starts BLAS threads.
 
 SCHEME_IDS: dict[str, int] = dict(_native.SCHEME_IDS)  # the ids the Rust core defines
 HEADER_SIZE = 34  # Megatron's index header: magic, version, dtype, two counts
@@ -90,6 +95,8 @@ class Shard:
     """
 
     def __init__(self, prefix: str | os.PathLike[str], *, scheme: str | None = None) -> None:
+        import numpy as np
+
         self.bin_path, self.idx_path = shard_paths(prefix)
         opened = _format_errors(_native._open_shard, _prefix(prefix), scheme)
         self.scheme, self.num_sequences, n_docs, self._one_per_doc, size, bin_fd, idx_fd = opened
@@ -114,6 +121,8 @@ class Shard:
     @property
     def offsets(self) -> np.ndarray:
         """Document boundaries: ``num_documents + 1`` byte offsets (computed, in memory)."""
+        import numpy as np
+
         starts = np.append(self.pointers.astype(np.int64), np.int64(self.num_bytes))
         return starts[np.asarray(self.document_indices, dtype=np.int64)]
 
@@ -151,6 +160,8 @@ class Shard:
         return Codec(self.scheme).decode(self[i], errors=errors, skip_special_tokens=skip_special_tokens)
 
     def _check_window(self, length: int, stride: int | None) -> int:
+        import numpy as np
+
         stride = length if stride is None else stride
         for name, v in (("length", length), ("stride", stride)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0 or v % BLOCK:
@@ -182,6 +193,8 @@ class Shard:
         mapping itself is released when the last view of it goes, so a
         document taken earlier (``shard[i]``), or one another thread is
         reading, stays valid (unmapping it at once would crash its reader)."""
+        import numpy as np
+
         self.data = np.zeros(0, dtype=np.uint8)
         self.lengths = np.zeros(0, dtype="<i4")
         self.pointers = np.zeros(0, dtype="<i8")
@@ -252,6 +265,8 @@ class ShardWriter:
     def add(self, data, lengths) -> None:
         """Appends encoded documents: ``data`` (bytes-like) holds them back to
         back, ``lengths`` their sizes (each a whole number of blocks)."""
+        import numpy as np
+
         lengths = np.ascontiguousarray(lengths, dtype=np.uint64)
         self._native.add(memoryview(data).cast("B"), lengths)
 
