@@ -1038,16 +1038,17 @@ pub(crate) mod tests {
         tempfile::tempfile().unwrap()
     }
 
-    fn write_shard(docs: &[&[u8]]) -> (File, File, Sidecar) {
+    /// A jpblock shard writer over two temporary files (`NAME.bin`, `NAME.idx`).
+    fn temp_writer(name: &str) -> (File, File, ShardWriter) {
         let (bin, idx) = (temp(), temp());
-        let mut w = ShardWriter::new(
-            Scheme::Jpblock,
-            bin.try_clone().unwrap(),
-            "t.bin",
-            idx.try_clone().unwrap(),
-            "t.idx",
-        )
-        .unwrap();
+        let (b, i) = (bin.try_clone().unwrap(), idx.try_clone().unwrap());
+        let w =
+            ShardWriter::new(Scheme::Jpblock, b, &format!("{name}.bin"), i, &format!("{name}.idx")).unwrap();
+        (bin, idx, w)
+    }
+
+    fn write_shard(docs: &[&[u8]]) -> (File, File, Sidecar) {
+        let (bin, idx, mut w) = temp_writer("t");
         for d in docs {
             w.begin_document();
             w.write(d).unwrap();
@@ -1157,45 +1158,17 @@ pub(crate) mod tests {
         let multi = check_raw(&index_bytes(&[8, 4, 12], &[0, 8, 12], &[0, 2, 3]), 24).unwrap();
         assert_eq!((multi.documents, multi.one_sequence_per_document), (2, false));
         let cases: Vec<(Vec<u8>, u64, &str)> = vec![
-            (
-                index_bytes(&[8, 4, 12], &[8, 16, 20], &[0, 1, 2, 3]),
-                28,
-                "sequence 0: pointer 8, but the first",
-            ),
-            (
-                index_bytes(&[8, 4, 12], &[0, 4, 12], &[0, 1, 2, 3]),
-                24,
-                "sequence 1: pointer 4, but the sequences before it end at 8 (it goes backwards)",
-            ),
-            (
-                index_bytes(&[8, 4, 12], &[0, 8, 14], &[0, 1, 2, 3]),
-                24,
-                "sequence 2: pointer 14, but not a multiple of 4",
-            ),
-            (
-                index_bytes(&[8, 4, 12], &[0, 8, 16], &[0, 1, 2, 3]),
-                24,
-                "sequence 2: pointer 16, but the sequences before it end at 12 (a gap)",
-            ),
-            (
-                index_bytes(&[8, 4, 12], &[0, 8, 12], &[0, 1, 2, 3]),
-                20,
-                "x.bin: 20 bytes, but the index's sequences end at byte 24",
-            ),
+            (index_bytes(&[8, 4, 12], &[8, 16, 20], &[0, 1, 2, 3]), 28, "sequence 0: pointer 8, but the"),
+            (index_bytes(&[8, 4, 12], &[0, 4, 12], &[0, 1, 2, 3]), 24, "sequence 1: pointer 4, but the"),
+            (index_bytes(&[8, 4, 12], &[0, 8, 14], &[0, 1, 2, 3]), 24, "sequence 2: pointer 14, but not a"),
+            (index_bytes(&[8, 4, 12], &[0, 8, 16], &[0, 1, 2, 3]), 24, "sequence 2: pointer 16, but the"),
+            (index_bytes(&[8, 4, 12], &[0, 8, 12], &[0, 1, 2, 3]), 20, "x.bin: 20 bytes, but the index's"),
             (index_bytes(&[8, 4, 12], &[0, 8, 12], &[0, 1, 2, 3]), 28, "x.bin: 28 bytes"),
-            (
-                index_bytes(&[8, 6, 12], &[0, 8, 14], &[0, 1, 2, 3]),
-                26,
-                "sequence 1: length 6 is not a whole number",
-            ),
+            (index_bytes(&[8, 6, 12], &[0, 8, 14], &[0, 1, 2, 3]), 26, "sequence 1: length 6 is not a whole"),
             (index_bytes(&[8, -4, 12], &[0, 8, 4], &[0, 1, 2, 3]), 16, "sequence 1: negative length -4"),
             (index_bytes(&[8, 4, 12], &[0, 8, 12], &[1, 1, 2, 3]), 24, "document index 0 is 1, not 0"),
             (index_bytes(&[8, 4, 12], &[0, 8, 12], &[0, 2, 1, 3]), 24, "document index 2 is 1: not between"),
-            (
-                index_bytes(&[8, 4, 12], &[0, 8, 12], &[0, 1, 2]),
-                24,
-                "the last document index is 2, but there are 3 sequences",
-            ),
+            (index_bytes(&[8, 4, 12], &[0, 8, 12], &[0, 1, 2]), 24, "the last document index is 2, but"),
             (index_bytes(&[8, 4, 12], &[0, 8, 12], &[0, 1, 2, 4]), 24, "document index 3 is 4"),
             (index_bytes(&[], &[], &[]), 0, "no document indices"),
             (ok[..ok.len() - 8].to_vec(), 24, "truncated?"),
@@ -1251,15 +1224,7 @@ pub(crate) mod tests {
         (&idx_b).write_all(&raw).unwrap();
         let bin_b = temp();
         (&bin_b).write_all(b"123456789abc").unwrap();
-        let (bin, idx) = (temp(), temp());
-        let mut w = ShardWriter::new(
-            Scheme::Jpblock,
-            bin.try_clone().unwrap(),
-            "m.bin",
-            idx.try_clone().unwrap(),
-            "m.idx",
-        )
-        .unwrap();
+        let (bin, idx, mut w) = temp_writer("m");
         for (b, i) in [(&bin_a, &idx_a), (&bin_b, &idx_b), (&bin_a, &idx_a)] {
             let index = check_index(i, "i", b.metadata().unwrap().len(), "b", None).unwrap();
             w.append_index(i, "i", &index).unwrap();
