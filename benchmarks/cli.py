@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bygpt_codec import SCHEMES
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_CORPUS = HERE.parent.parent / "shared" / "corpus"
 BYGPT = [sys.executable, "-m", "bygpt_codec"]
@@ -133,7 +135,7 @@ def main() -> None:
         )
         cpy_t = add("CPython decode+encode utf-16-le", [sys.executable, "-c", CPY_TRANSCODE, str(big), str(out)], mb)
         ours = {}
-        for scheme in ("jpblock", "utf8"):
+        for scheme in SCHEMES:
             ours[scheme] = add(
                 f"bygpt-codec encode --scheme {scheme}",
                 [*BYGPT, "encode", str(big), "-o", str(out), "--scheme", scheme],

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bygpt_codec import Codec
+from bygpt_codec import SCHEMES, Codec
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CORPUS = HERE.parent.parent / "shared" / "corpus"
@@ -97,11 +97,11 @@ def run(corpus_dir: Path | None, repeat: int) -> None:
 
     print(f"{'task':<34} {'ms':>8} {'Mchar/s':>8} {'ratio':>8}")
     row("encode  CPython utf-8 + numpy pad", t_base_enc, t_base_enc)
-    for scheme in ("jpblock", "utf8"):
+    for scheme in SCHEMES:
         c = Codec(scheme)
         row(f"encode  bygpt {scheme}", median_seconds(lambda c=c: c.encode_batch(prose), repeat), t_base_enc)
     row("decode  CPython bytes.decode", t_base_dec, t_base_dec)
-    for scheme in ("jpblock", "utf8"):
+    for scheme in SCHEMES:
         c = Codec(scheme)
         ids = c.encode_batch(prose)["input_ids"]
         assert c.decode_batch(ids, errors="strict") == prose
@@ -110,7 +110,7 @@ def run(corpus_dir: Path | None, repeat: int) -> None:
     print(f"\n{'corpus':<14} {'scheme':<8} {'chars/step':>10} {'bytes/char':>10} {'straddling':>10} {'filler':>7}")
     for name, path in files.items():
         text = path.read_text(encoding="utf-8")
-        for scheme in ("jpblock", "utf8"):
+        for scheme in SCHEMES:
             s = Codec(scheme).stats(text)
             print(
                 f"{name:<14} {scheme:<8} {s.chars_per_step:10.3f} {s.bytes_per_char:10.3f}"

@@ -62,6 +62,8 @@ from typing import Any
 
 import numpy as np
 
+import bygpt_codec
+
 from . import codec as codec_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +71,7 @@ DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 SAMPLES = ROOT / "tests" / "data"
 CORPORA = ("ja-prose.txt", "ja-mixed.txt")
 SAMPLE_FILES = {"ja-prose.txt": "ja-prose-sample.txt", "ja-mixed.txt": "ja-mixed-sample.txt"}
-SCHEMES = ("jpblock", "utf8")
+SCHEMES = tuple(bygpt_codec.SCHEMES)
 
 
 # --------------------------------------------------------------------------- inputs
