@@ -8,6 +8,16 @@ from hypothesis import HealthCheck, settings
 
 DATA = Path(__file__).parent / "data"
 
+# CI's wheel stage sets this: the tests must then exercise the installed wheel, not the checkout.
+if os.environ.get("BYGPT_CODEC_EXPECT_INSTALLED"):
+    import sys
+
+    import bygpt_codec
+
+    _where = Path(bygpt_codec.__file__).resolve()
+    if Path(sys.prefix).resolve() not in _where.parents:
+        raise pytest.UsageError(f"bygpt_codec comes from {_where}, not from the installed wheel in {sys.prefix}")
+
 # CI runs a fixed, modest number of examples; `HYPOTHESIS_PROFILE=long` digs deeper.
 settings.register_profile("ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,16 +10,22 @@ from bygpt_codec import SCHEMES
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _readme_block_after(heading: str) -> str:
+def _readme_blocks_after(heading: str) -> list[str]:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split(f"## {heading}", 1)[1]
-    return re.search(r"```sh\n(.*?)\n```", section, re.S).group(1).strip()
+    section = readme.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return [b.strip() for b in re.findall(r"```sh[^\n]*\n(.*?)\n```", section, re.S)]
 
 
-def test_ci_runs_the_readme_test_command():
-    command = _readme_block_after("Tests")
+def _readme_block_after(heading: str) -> str:
+    return _readme_blocks_after(heading)[0]
+
+
+def test_ci_runs_both_readme_test_commands():
+    light, full = _readme_blocks_after("Tests")
+    assert "model" not in light and "torch" not in light  # the codec alone
+    assert "./model" in full and "cargo test" in full
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert command in ci.splitlines()
+    assert light in ci.splitlines() and full in ci.splitlines()
 
 
 def test_readme_quick_start_names_a_real_command():
