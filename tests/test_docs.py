@@ -55,8 +55,12 @@ OPTIONAL = {
     "torch": "model",
     "safetensors": "model",
     "transformers": "hf",
+    "accelerate": "hf",
     "bygpt_model": "./model",
+    "ray": "ray",
+    "pyarrow": "ray",
     "datasets": "datasets",
+    "megatron": "megatron",
 }
 TIMEOUT = 600
 

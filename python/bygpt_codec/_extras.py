@@ -8,7 +8,16 @@ import contextlib
 from collections.abc import Iterator
 
 # The top-level modules that extras install, and the extra to name for each.
-OPTIONAL = {"torch": "model", "safetensors": "model", "transformers": "hf"}
+OPTIONAL = {
+    "torch": "model",
+    "safetensors": "model",
+    "transformers": "hf",
+    "accelerate": "hf",
+    "ray": "ray",
+    "pyarrow": "ray",
+    "datasets": "datasets",
+    "megatron": "megatron",
+}
 
 
 def hint(error: ModuleNotFoundError, what: str, extra: str | None = None) -> ModuleNotFoundError:
