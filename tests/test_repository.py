@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from bygpt_codec import SCHEMES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,3 +46,25 @@ def test_quick_start_demo_runs():
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("round trip OK") == len(SCHEMES)
     assert "chars/step" in result.stdout
+
+
+def _no_rust_message() -> str:
+    backend = (ROOT / "build_backend" / "_bygpt_build.py").read_text(encoding="utf-8")
+    return re.search(r'NO_RUST = """\n(.*?)"""', backend, re.S).group(1)
+
+
+def test_readme_shows_the_no_rust_message_as_it_is():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    for line in _no_rust_message().splitlines():
+        assert f"  {line}" in readme, line
+
+
+def test_a_source_build_without_cargo_stops_with_the_short_message(tmp_path):
+    import subprocess
+    import sys
+
+    pytest.importorskip("maturin")
+    code = "import _bygpt_build; _bygpt_build.get_requires_for_build_wheel()"
+    env = {"PATH": str(tmp_path), "PYTHONPATH": str(ROOT / "build_backend")}  # no cargo anywhere
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and out.stderr == "\n" + _no_rust_message() and out.stdout == ""
