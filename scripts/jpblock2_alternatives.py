@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The design alternatives of docs/spec.md ("The jpblock2 scheme"), measured: characters per 4-byte step of each variant.
+"""The design alternatives of docs/spec.md ("The jpblock2 scheme"), measured: characters per 4-byte step
+of each variant.
 
 Each variant is a set of 1-byte and 2-byte code points (everything else: 3 bytes in the BMP, 4 above); the block
 rule is simulated on code lengths alone, which is all that density depends on (the chosen variant gives exactly

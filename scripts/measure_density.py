@@ -11,7 +11,8 @@ Usage: python scripts/measure_density.py [--heldout FILE]... [--write-sample OUT
                   its full text and its prose extraction (`prose_paragraphs`).
   --write-sample OUT  write the held-out sample (SAMPLE_BYTES of the prose extraction of the first --heldout).
 
-The held-out texts used for docs/spec.md ("The jpblock2 scheme"), not used in the design (the tables come from wordfreq only):
+The held-out texts used for docs/spec.md ("The jpblock2 scheme"), not used in the design (the tables come
+from wordfreq only):
   apt-get download debian-reference-ja=2.100 debian-faq-ja=11.1
   dpkg-deb -x debian-reference-ja_2.100_all.deb x && dpkg-deb -x debian-faq-ja_11.1_all.deb x
   python scripts/measure_density.py --heldout x/usr/share/debian-reference/debian-reference.ja.txt.gz \\

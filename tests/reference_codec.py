@@ -2,8 +2,9 @@
 
 The Rust codec must produce exactly these bytes; tests compare the two.
 
-jpblock2 (docs/spec.md ("The jpblock2 scheme")) is read from its committed data files in rust/core/data/, so this module needs neither
-wordfreq nor the Rust build for it.  `decode` is a reference decoder for the block schemes (jpblock, jpblock2).
+jpblock2 (docs/spec.md ("The jpblock2 scheme")) is read from its committed data files in rust/core/data/,
+so this module needs neither wordfreq nor the Rust build for it.  `decode` is a reference decoder for the
+block schemes (jpblock, jpblock2).
 """
 
 from __future__ import annotations

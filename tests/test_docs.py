@@ -17,6 +17,7 @@ Tests section):
 * ``needs-gpu``: runs only where CUDA is available;
 * ``needs-network``: downloads or installs from an index;
 * ``slow``: takes minutes (a full training run, a fuzzing campaign);
+* ``needs-cluster``: needs a Ray cluster and storage its nodes share;
 * ``ci-step``: a command .ci/run itself runs (checked: it must appear there).
 
 ``pip install`` of this project (``.``, ``".[extras]"``, ``./model``) is not
@@ -47,6 +48,7 @@ MARKERS = {
     "needs-gpu": "needs a CUDA GPU",
     "needs-network": "downloads from an index",
     "slow": "takes minutes (marked slow)",
+    "needs-cluster": "needs a Ray cluster and storage its nodes share",
     "ci-step": ".ci/run runs this command itself",
 }
 # Modules whose absence skips a Python block (with the extra that installs them):

@@ -1,7 +1,7 @@
 """jpblock2's committed tables (rust/core/data/jpblock2-*.txt), its design rules, and the reference codec on it.
 
-docs/spec.md ("The jpblock2 scheme") is the design.  These tests read the committed files only; the one that re-runs the generator
-needs wordfreq 3.1.1 and is skipped without it.
+docs/spec.md ("The jpblock2 scheme") is the design.  These tests read the committed files only; the one that
+re-runs the generator needs wordfreq 3.1.1 and is skipped without it.
 """
 
 from __future__ import annotations

@@ -55,6 +55,11 @@ def test_layout_sidecar_and_round_trip(tmp_path):
         assert list(s.offsets) == [0, *np.cumsum([len(e) for e in encoded])]
         with pytest.raises(IndexError):
             s[5]
+        # Slices and numpy integers index like a list's; other keys are a TypeError.
+        assert [bytes(d) for d in s[1:4]] == encoded[1:4] and [bytes(d) for d in s[::-2]] == encoded[::-2]
+        assert s[9:] == [] and bytes(s[np.int64(2)]) == encoded[2]
+        with pytest.raises(TypeError):
+            s[1.0]
     assert check(tmp_path / "s") == ("jpblock", 5, sum(map(len, encoded)))
 
 

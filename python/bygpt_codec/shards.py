@@ -36,9 +36,10 @@ used), then iterate documents or fixed-length training windows::
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from . import _native
 from .constants import BLOCK
@@ -137,8 +138,15 @@ class Shard:
     def _start(self, seq: int) -> int:
         return int(self.pointers[seq]) if seq < self.num_sequences else self.num_bytes
 
-    def __getitem__(self, i: int) -> np.ndarray:
+    @overload
+    def __getitem__(self, i: int) -> np.ndarray: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[np.ndarray]: ...
+    def __getitem__(self, i: int | slice) -> np.ndarray | list[np.ndarray]:
         n = self.num_documents
+        if isinstance(i, slice):  # like a list: a slice of documents, each a view
+            return [self[j] for j in range(*i.indices(n))]
+        i = operator.index(i)  # numpy integers too; floats and strings are a TypeError
         if not -n <= i < n:
             raise IndexError(f"document {i} out of range for a shard of {n}")
         i %= n
