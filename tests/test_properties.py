@@ -142,3 +142,27 @@ def test_numpy_and_list_inputs_decode_alike(scheme, text):
     data = c.encode(text)
     assert c.decode(np.frombuffer(data, dtype=np.uint8)) == text
     assert c.decode(list(data)) == text
+
+
+# Texts whose widest character needs 1 (ASCII, Latin-1), 2 or 4 bytes in CPython.
+texts_by_width = st.one_of(
+    st.text(st.characters(max_codepoint=0x7F), max_size=40),
+    st.text(st.characters(max_codepoint=0xFF), max_size=40),
+    texts,
+)
+
+
+@given(schemes, st.lists(texts_by_width, min_size=1, max_size=6), st.booleans())
+def test_decoded_strs_are_stored_as_cpython_stores_them(scheme, batch, large):
+    """Decoded strs equal the originals and use CPython's own (narrowest)
+    storage, whichever path made them: one row, a small batch, or a batch
+    large enough for the worker threads (whose buffers are reused)."""
+    import sys
+
+    c = CODECS[scheme]
+    if large:  # past the 64 KB at which batches go parallel
+        batch = batch * (70_000 // max(1, sum(len(t) for t in batch)) + 1)
+    ids = c.encode_batch(batch)["input_ids"]
+    for decoded in (c.decode_batch(ids), [c.decode(c.encode(t)) for t in batch[:6]]):
+        assert decoded == batch[: len(decoded)]
+        assert [sys.getsizeof(s) for s in decoded] == [sys.getsizeof(t) for t in batch[: len(decoded)]]

@@ -39,26 +39,15 @@ impl<'a> From<&'a str> for TextRef<'a> {
     }
 }
 
-/// Decoded text stored the way CPython stores a `str`: 1, 2 or 4 bytes per
-/// code point, the narrowest that holds its largest one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NarrowText {
-    Latin1(Vec<u8>),
-    Ucs2(Vec<u16>),
-    Ucs4(Vec<u32>),
-}
-
-impl From<Vec<u32>> for NarrowText {
-    fn from(cps: Vec<u32>) -> Self {
-        let max = cps.iter().fold(0, |m, &c| m.max(c));
-        if max < 0x100 {
-            NarrowText::Latin1(cps.iter().map(|&c| c as u8).collect())
-        } else if max < 0x1_0000 {
-            NarrowText::Ucs2(cps.iter().map(|&c| c as u16).collect())
-        } else {
-            NarrowText::Ucs4(cps)
-        }
-    }
+/// Decoded text as CPython stores a `str`, borrowed from a [`NarrowBuffer`]:
+/// code points below U+10000 as UTF-16 units (one per code point, lone
+/// surrogates included) with the top of CPython's storage bucket that holds
+/// them all (0x7F, 0xFF or 0xFFFF: 1 or 2 bytes per character); otherwise 4
+/// bytes per code point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NarrowText<'a> {
+    Ucs2 { units: &'a [u16], bucket: u16 },
+    Ucs4(&'a [u32]),
 }
 
 /// A decoding sink that stores UCS-2 (all of Japanese and the whole BMP) and
@@ -75,22 +64,45 @@ pub struct NarrowBuffer {
 
 impl NarrowBuffer {
     pub fn with_capacity(n: usize) -> Self {
-        NarrowBuffer { ucs2: Vec::with_capacity(n), ucs4: None, bits: 0 }
+        NarrowBuffer::reusing(Vec::new(), n)
+    }
+
+    /// An empty buffer that stores its UCS-2 in `storage` (cleared), so a
+    /// caller can reuse the memory of earlier buffers (see [`recycle`](Self::recycle)).
+    pub fn reusing(mut storage: Vec<u16>, n: usize) -> Self {
+        storage.clear();
+        storage.reserve(n);
+        NarrowBuffer { ucs2: storage, ucs4: None, bits: 0 }
+    }
+
+    /// The UCS-2 storage, for [`reusing`](Self::reusing) in another buffer.
+    pub fn recycle(self) -> Vec<u16> {
+        self.ucs2
     }
 
     #[cold]
     fn widen(&mut self) -> &mut Vec<u32> {
         let wide = self.ucs2.iter().map(|&u| u32::from(u)).collect();
-        self.ucs2 = Vec::new();
+        self.ucs2.clear();
         self.ucs4.insert(wide)
     }
 
-    pub fn into_narrow(self) -> NarrowText {
-        match self.ucs4 {
+    /// The text decoded so far.
+    pub fn text(&self) -> NarrowText<'_> {
+        match &self.ucs4 {
             Some(wide) => NarrowText::Ucs4(wide),
-            None if self.bits < 0x100 => NarrowText::Latin1(self.ucs2.iter().map(|&u| u as u8).collect()),
-            None => NarrowText::Ucs2(self.ucs2),
+            None => NarrowText::Ucs2 { units: &self.ucs2, bucket: bucket(self.bits) },
         }
+    }
+}
+
+/// CPython's storage bucket for code points whose bitwise OR is `bits`:
+/// all below 0x80 exactly when the OR is, all below 0x100 likewise.
+fn bucket(bits: u32) -> u16 {
+    match bits {
+        0..0x80 => 0x7F,
+        0x80..0x100 => 0xFF,
+        _ => 0xFFFF,
     }
 }
 
@@ -163,3 +175,29 @@ macro_rules! with_code_points {
     };
 }
 pub(crate) use with_code_points;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Sink;
+
+    fn filled(storage: Vec<u16>, cps: &[u32]) -> NarrowBuffer {
+        let mut b = NarrowBuffer::reusing(storage, 4);
+        cps.iter().for_each(|&cp| b.push(cp));
+        b
+    }
+
+    #[test]
+    fn text_has_cpythons_bucket_and_reused_storage_starts_empty() {
+        let ascii = filled(Vec::new(), &[0x41, 0x7F]);
+        assert_eq!(ascii.text(), NarrowText::Ucs2 { units: &[0x41, 0x7F], bucket: 0x7F });
+        // The earlier contents of reused storage never show.
+        let latin1 = filled(ascii.recycle(), &[0x80]);
+        assert_eq!(latin1.text(), NarrowText::Ucs2 { units: &[0x80], bucket: 0xFF });
+        let bmp = filled(latin1.recycle(), &[0x41, 0x3042, 0xD800]);
+        assert_eq!(bmp.text(), NarrowText::Ucs2 { units: &[0x41, 0x3042, 0xD800], bucket: 0xFFFF });
+        let astral = filled(bmp.recycle(), &[0x3042, 0x1_F600, 0x41]);
+        assert_eq!(astral.text(), NarrowText::Ucs4(&[0x3042, 0x1_F600, 0x41]));
+        assert!(astral.recycle().is_empty());
+    }
+}
