@@ -52,6 +52,20 @@ CPY_PACK = (
 )
 
 
+def write_one_line(corpus: Path, size: int, txt: Path, jsonl: Path) -> None:
+    """``corpus`` repeated to at least ``size`` bytes of UTF-8, as a text file
+    and as one JSONL object's ``text`` (escaped as ``json.dumps`` would)."""
+    text = corpus.read_text(encoding="utf-8")
+    repeats = size // len(text.encode()) + 1
+    escaped = json.dumps(text, ensure_ascii=False)[1:-1]
+    with txt.open("w", encoding="utf-8") as t, jsonl.open("w", encoding="utf-8") as j:
+        j.write('{"text": "')
+        for _ in range(repeats):
+            t.write(text)
+            j.write(escaped)
+        j.write('"}\n')
+
+
 def run_once(cmd: list[str], env: dict | None = None, stdout=subprocess.DEVNULL) -> tuple[float, int]:
     """Wall seconds and peak RSS (KB) of one child process."""
     t0 = time.perf_counter()
@@ -152,12 +166,11 @@ def main() -> None:
         pack_t = add("bygpt-codec pack jsonl", [*BYGPT, "pack", str(jsonl), "-o", str(out), "-q"], jmb)
         add("bygpt-codec pack jsonl, 1 thread", [*BYGPT, "pack", str(jsonl), "-o", str(out), "-q"], jmb, env=one)
         # One document as one huge JSONL line, against the same text as a file (--format text).
-        text = corpus.read_text(encoding="utf-8")
+        # Written piece by piece: this process never holds the line, since a
+        # child started with vfork reports the parent's peak RSS as its own
+        # ru_maxrss (Linux keeps the larger at exec).
         line_txt, line_jsonl = folder / "line.txt", folder / "line.jsonl"
-        one_line = text * (args.line_mb * 10**6 // len(text.encode()) + 1)
-        line_txt.write_text(one_line, encoding="utf-8")
-        line_jsonl.write_text(json.dumps({"text": one_line}, ensure_ascii=False) + "\n", encoding="utf-8")
-        del one_line
+        write_one_line(corpus, args.line_mb * 10**6, line_txt, line_jsonl)
         lmb = line_jsonl.stat().st_size / 1e6
         line_t = add(f"pack one {lmb:.0f} MB JSONL line", [*BYGPT, "pack", str(line_jsonl), "-o", str(out), "-q"], lmb)
         text_t = add(

@@ -1,6 +1,8 @@
 //! Single-thread stream encoding speed of a file (8 MB chunks), without Python:
 //!
 //!     RAYON_NUM_THREADS=1 cargo run --release -p bygpt-codec-core --example stream_encode FILE [SCHEME]
+//!
+//! With `ESCAPE` set in the environment, bad bytes are escaped (surrogateescape) instead of failing.
 
 use std::time::Instant;
 
@@ -15,7 +17,9 @@ fn main() {
     let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(7);
     for _ in 0..runs {
         let t = Instant::now();
-        let mut enc = StreamEncoder::new(scheme, InputErrors::Strict, false);
+        let errors =
+            if std::env::var("ESCAPE").is_ok() { InputErrors::SurrogateEscape } else { InputErrors::Strict };
+        let mut enc = StreamEncoder::new(scheme, errors, false);
         let mut out = Vec::new();
         let chunks: Vec<&[u8]> = data.chunks(8 << 20).collect();
         for (k, c) in chunks.iter().enumerate() {

@@ -280,8 +280,9 @@ fn put_units<C: Codes, O: Out, B: Budget, I: Iterator<Item = u32> + Clone>(
     }
 }
 
-/// Encodes UTF-8 bytes (cut at character boundaries); in strict mode the
-/// first bad byte stops it with `Err(its index)`, after the codes before it.
+/// Encodes UTF-8 bytes (cut at character boundaries): `Ok(newlines in them)`,
+/// or in strict mode `Err(index)` of the first bad byte, which stops it after
+/// the codes before it.
 #[inline(always)] // see put_text
 pub(crate) fn put_utf8<C: Codes, O: Out>(
     codes: C,
@@ -289,11 +290,12 @@ pub(crate) fn put_utf8<C: Codes, O: Out>(
     errors: InputErrors,
     at: &mut Cursor,
     out: &mut O,
-) -> Result<(), usize> {
+) -> Result<u64, usize> {
     let mut cur = *at; // in registers: see put_text
-    let walked = for_each_char(data, errors, |cp, _| put_code(codes, &mut cur, cp, out));
+    let mut newlines = 0;
+    let walked = for_each_char(data, errors, Some(&mut newlines), |cp, _| put_code(codes, &mut cur, cp, out));
     *at = cur;
-    walked
+    walked.map(|()| newlines)
 }
 
 #[cfg(test)]
@@ -370,12 +372,16 @@ mod tests {
     fn count<C: Codes>(codes: C, text: &str) -> Counts {
         let mut c = Counts::default();
         let mut at = Cursor::at(0);
-        put_utf8(codes, text.as_bytes(), InputErrors::Strict, &mut at, &mut c).unwrap();
+        let newlines = put_utf8(codes, text.as_bytes(), InputErrors::Strict, &mut at, &mut c).unwrap();
+        assert_eq!(newlines, text.matches('\n').count() as u64);
         pad_block(&mut at, &mut c);
         c
     }
 
     fn bytes_len<C: Codes>(codes: C, text: &str) -> usize {
-        bytes(|at, out| put_utf8(codes, text.as_bytes(), InputErrors::Strict, at, out).unwrap()).len()
+        bytes(|at, out| {
+            put_utf8(codes, text.as_bytes(), InputErrors::Strict, at, out).unwrap();
+        })
+        .len()
     }
 }

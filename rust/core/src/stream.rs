@@ -55,7 +55,7 @@ impl Lanes {
         let mut lanes = Lanes::default();
         lanes.merged[0] = Some(Merge::default());
         let mut open = BLOCK - 1;
-        let _ = for_each_char(data, errors, |cp, end| {
+        let _ = for_each_char(data, errors, None, |cp, end| {
             for s in 0..BLOCK {
                 if lanes.merged[s].is_none() || s == 0 {
                     put_code(codes, &mut at[s], cp, &mut counts[s]);
@@ -101,6 +101,7 @@ impl Lanes {
 struct Piece {
     bytes: Vec<u8>,
     lanes: Lanes,
+    newlines: u64,
     /// Strict mode: index of the first bad byte.
     bad: Option<usize>,
 }
@@ -112,8 +113,8 @@ fn encode_piece<C: Codes>(codes: C, data: &[u8], errors: InputErrors) -> Piece {
     let lanes = if C::BLOCK_RULE { Lanes::track(codes, data, errors) } else { Lanes::default() };
     let mut bytes = Vec::new();
     let mut at = Cursor::at(0);
-    let bad = put_utf8(codes, data, errors, &mut at, &mut ByteOut::new(&mut bytes, data.len())).err();
-    Piece { bytes, lanes, bad }
+    let walked = put_utf8(codes, data, errors, &mut at, &mut ByteOut::new(&mut bytes, data.len()));
+    Piece { bytes, lanes, newlines: walked.unwrap_or(0), bad: walked.err() }
 }
 
 impl Piece {
@@ -155,8 +156,8 @@ impl Piece {
 }
 
 /// Encodes `part` (cut at character boundaries) from block offset `at.q` in
-/// parallel pieces, appending their bytes to `out`; `Err(index)` of the
-/// first bad byte in strict mode.
+/// parallel pieces, appending their bytes to `out`: `Ok(newlines in part)`,
+/// or `Err(index)` of the first bad byte in strict mode.
 fn encode_parallel<C: Codes>(
     codes: C,
     part: &[u8],
@@ -164,7 +165,7 @@ fn encode_parallel<C: Codes>(
     min_piece: usize,
     at: &mut Cursor,
     out: &mut Vec<Vec<u8>>,
-) -> Result<(), usize> {
+) -> Result<u64, usize> {
     let ranges = parallel::pieces(part.len(), min_piece, BLOCK, |p| is_boundary(part, p));
     let mut pieces =
         parallel::map(&ranges, part.len(), 0, |_, r| encode_piece(codes, &part[r.clone()], errors));
@@ -181,8 +182,9 @@ fn encode_parallel<C: Codes>(
     parallel::for_each_mut(&mut pieces, part.len(), 0, |k, piece| {
         piece.start_at(codes, &part[ranges[k].clone()], errors, starts[k]);
     });
+    let newlines = pieces.iter().map(|p| p.newlines).sum();
     out.extend(pieces.into_iter().map(|p| p.bytes));
-    Ok(())
+    Ok(newlines)
 }
 
 /// The chunk protocol shared by [`StreamEncoder`] and [`StreamStats`]: the
@@ -193,7 +195,8 @@ struct Feed {
     errors: InputErrors,
     /// Stream offset of `pending[0]`, or of the next byte.
     position: u64,
-    /// Newlines before `position` (counted in strict mode only, for errors).
+    /// Newlines before `position`, for the line numbers of errors (strict
+    /// mode; `f` may skip counting otherwise).
     lines: u64,
     /// The start of a character the next chunk must finish.
     pending: Vec<u8>,
@@ -204,12 +207,13 @@ impl Feed {
     /// character (it is `pending` plus the first bytes of `src`; empty if
     /// nothing was held), the body is the rest up to its last character
     /// boundary (all of it if `last`); whatever follows is held back.
-    /// `f` is called on each non-empty part with its stream offset.
+    /// `f` is called on each non-empty part with its stream offset, and
+    /// returns the newlines in it (or the index of its first bad byte).
     fn split<E>(
         &mut self,
         src: &[u8],
         last: bool,
-        mut f: impl FnMut(&[u8], u64) -> Result<(), usize> + Send,
+        mut f: impl FnMut(&[u8], u64) -> Result<u64, usize> + Send,
         error: impl Fn(usize, &[u8], u64, u64) -> E,
     ) -> Result<(), E> {
         let mut src = src;
@@ -240,25 +244,23 @@ impl Feed {
     fn run<E>(
         &mut self,
         part: &[u8],
-        f: &mut (impl FnMut(&[u8], u64) -> Result<(), usize> + Send),
+        f: &mut (impl FnMut(&[u8], u64) -> Result<u64, usize> + Send),
         error: &impl Fn(usize, &[u8], u64, u64) -> E,
     ) -> Result<(), E> {
         if part.is_empty() {
             return Ok(());
         }
-        // Newlines are counted (for the line numbers of errors, strict mode
-        // only) while the part is processed, not after it.
-        let position = self.position;
-        let strict = self.errors == InputErrors::Strict;
-        let (done, newlines) =
-            rayon::join(|| f(part, position), || if strict { count_newlines(part) } else { 0 });
-        if let Err(bad) = done {
-            let line = self.lines + count_newlines(&part[..bad]) + 1;
-            return Err(error(bad, part, self.position + bad as u64, line));
+        match f(part, self.position) {
+            Ok(newlines) => {
+                self.lines += newlines;
+                self.position += part.len() as u64;
+                Ok(())
+            }
+            Err(bad) => {
+                let line = self.lines + count_newlines(&part[..bad]) + 1;
+                Err(error(bad, part, self.position + bad as u64, line))
+            }
         }
-        self.lines += newlines;
-        self.position += part.len() as u64;
-        Ok(())
     }
 }
 
@@ -339,9 +341,10 @@ impl StreamEncoder {
                     return encode_parallel(codes, part, errors, parallel_min / 4, &mut at, out);
                 }
                 let mut bytes = Vec::new();
-                let done = put_utf8(codes, part, errors, &mut at, &mut ByteOut::new(&mut bytes, part.len()));
+                let walked =
+                    put_utf8(codes, part, errors, &mut at, &mut ByteOut::new(&mut bytes, part.len()));
                 out.push(bytes);
-                done
+                walked
             },
             invalid,
         )?;
@@ -376,7 +379,7 @@ fn count_part<C: Codes>(
     let count = |data: &[u8], start: usize| {
         let mut c = Counts::default();
         let mut at = Cursor::at(start);
-        put_utf8(codes, data, errors, &mut at, &mut c).map(|()| (c, at.q))
+        put_utf8(codes, data, errors, &mut at, &mut c).map(|_| (c, at.q))
     };
     if part.len() < 4 * min_piece {
         let (c, end) = count(part, *q)?;
@@ -443,11 +446,21 @@ impl StreamStats {
             src,
             last,
             |part, _| {
-                for (scheme, total, q) in totals.iter_mut() {
-                    let c = with_codes!(scheme, |codes| count_part(codes, part, errors, min_piece, q))?;
-                    total.add(&c);
-                }
-                Ok(())
+                // Newlines (for the line numbers of errors) are counted beside
+                // the schemes, whose lanes do not walk every piece whole.
+                let strict = errors == InputErrors::Strict;
+                let (counted, newlines) = rayon::join(
+                    || {
+                        totals.iter_mut().try_for_each(|(scheme, total, q)| {
+                            let c =
+                                with_codes!(scheme, |codes| count_part(codes, part, errors, min_piece, q))?;
+                            total.add(&c);
+                            Ok(())
+                        })
+                    },
+                    || if strict { count_newlines(part) } else { 0 },
+                );
+                counted.map(|()| newlines)
             },
             invalid,
         )
