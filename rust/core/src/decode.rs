@@ -321,35 +321,57 @@ fn utf8_shape(lead: u8) -> Option<(usize, u8, u8)> {
     }
 }
 
+/// Most code points one [`utf8_run`] stages.
+const UTF8_RUN: usize = 256;
+
+/// Decodes the run of ASCII, filler and 3-byte sequences other than
+/// surrogates (all of kana and kanji) at the start of `data` into `out`,
+/// until anything else, the end of `data` or a full `out`: (bytes decoded,
+/// code points written). The sink then takes the run in one call instead
+/// of one per character.
+#[inline(always)]
+fn utf8_run(data: &[u8], out: &mut [u16; UTF8_RUN]) -> (usize, usize) {
+    let (mut i, mut n) = (0, 0);
+    while n < UTF8_RUN {
+        let Some(&lead) = data.get(i) else { break };
+        if lead < 0x80 {
+            out[n] = u16::from(lead);
+            n += 1;
+            i += 1;
+        } else if lead == FILLER {
+            i += 1;
+        } else if matches!(lead, 0xE1..=0xEC | 0xEE..=0xEF) {
+            // E0 needs a range check and ED may be a surrogate: the general path.
+            let Some(&[b1, b2]) = data.get(i + 1..i + 3).and_then(|s| <&[u8; 2]>::try_from(s).ok()) else {
+                break;
+            };
+            if (b1 & 0xC0 != 0x80) | (b2 & 0xC0 != 0x80) {
+                break;
+            }
+            out[n] = u16::from(lead & 0x0F) << 12 | u16::from(b1 & 0x3F) << 6 | u16::from(b2 & 0x3F);
+            n += 1;
+            i += 3;
+        } else {
+            break;
+        }
+    }
+    (i, n)
+}
+
 fn utf8_chunk<S: Sink>(rules: Rules<'_>, span: Span<'_>, sink: &mut S) -> Result<usize, Failure> {
     let (Rules { specials, opts }, Span { data, base, last }) = (rules, span);
     let mut i = 0;
+    let mut run = [0u16; UTF8_RUN];
     while i < data.len() {
+        let (done, n) = utf8_run(&data[i..], &mut run);
+        if done > 0 {
+            sink.push_bmp(&run[..n]);
+            i += done;
+            continue;
+        }
+        // Everything the run refused (E0, ED, 2- and 4-byte sequences,
+        // special blocks, errors, a sequence cut by the chunk), one unit.
         let lead = data[i];
-        if lead < 0x80 {
-            sink.push(u32::from(lead));
-            i += 1;
-            continue;
-        }
-        if lead == FILLER {
-            i += 1;
-            continue;
-        }
-        // Fast path for the common 3-byte form (all kana and kanji): E1..EF
-        // leads with two continuation bytes are always valid (ED with its
-        // surrogates included, which this scheme allows); E0 needs its own
-        // range check, so it takes the general path.
-        if (0xE1..=0xEF).contains(&lead) {
-            if let Some(&[b1, b2]) = data.get(i + 1..i + 3).and_then(|s| <&[u8; 2]>::try_from(s).ok()) {
-                if (b1 & 0xC0 == 0x80) & (b2 & 0xC0 == 0x80) {
-                    sink.push(
-                        u32::from(lead & 0x0F) << 12 | u32::from(b1 & 0x3F) << 6 | u32::from(b2 & 0x3F),
-                    );
-                    i += 3;
-                    continue;
-                }
-            }
-        }
         // Each arm yields Ok(len) for a good unit or Err((kind, bad_len)),
         // where bad_len is how many bytes the U+FFFD replaces.
         let outcome: Result<usize, (DecodeErrorKind, usize)> = if lead == SPECIAL_LEAD {
