@@ -165,3 +165,18 @@ def test_windows_cover_the_data_in_order(tmp_path, prose, length):
         assert len(half) == shard.num_windows(length, stride=length // 2)
         with pytest.raises(ValueError, match="multiple of 4"):
             shard.num_windows(6)
+
+
+def test_a_text_file_packed_as_jsonl_gets_the_format_text_hint(tmp_path, prose):
+    # A newcomer's first `pack` of a .txt file: the error must say what to do.
+    src = tmp_path / "book.txt"
+    src.write_text(prose[:2000], encoding="utf-8")
+    out = run("pack", src, "-o", tmp_path / "s", "-q")
+    assert out.returncode == 1
+    assert b"--format text packs each file as one document" in out.stderr, out.stderr
+    assert not list(tmp_path.glob("s.*"))  # nothing half-written
+    # JSON that is merely malformed is not mistaken for text: no hint.
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a"}\n{"text": \n', encoding="utf-8")
+    out = run("pack", bad, "-o", tmp_path / "t", "-q")
+    assert out.returncode == 1 and b"line 2" in out.stderr and b"--format text" not in out.stderr, out.stderr
