@@ -341,7 +341,9 @@ fn utf8_run(data: &[u8], out: &mut [u16; UTF8_RUN]) -> (usize, usize) {
         } else if lead == FILLER {
             i += 1;
         } else if matches!(lead, 0xE1..=0xEC | 0xEE..=0xEF) {
-            // E0 needs a range check and ED may be a surrogate: the general path.
+            // E0 needs a range check (overlong forms), and ED may encode a lone
+            // surrogate, which this scheme allows but `Sink::push_bmp` does not
+            // take (a `String` sink turns it into U+FFFD): both take the general path.
             let Some(&[b1, b2]) = data.get(i + 1..i + 3).and_then(|s| <&[u8; 2]>::try_from(s).ok()) else {
                 break;
             };
