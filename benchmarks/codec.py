@@ -10,6 +10,11 @@ Documents are the corpus cut into ~1,000-character pieces. The baseline is
 what a byte tokenizer in plain Python does: ``[d.encode("utf-8") for d in docs]``
 plus numpy padding to one width (and ``bytes.decode`` per row back). Each
 figure is the median of ``--repeat`` runs; ratios are baseline time / ours.
+
+A second table times single calls on one 100-character prompt, the cost a
+server pays per request: the best of ``--repeat`` rounds of 20,000 calls
+(the least disturbed round; medians of microsecond calls mostly measure the
+machine's other tenants), against the same CPython baseline.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import platform
 import statistics
 import sys
 import time
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +86,39 @@ def cpython_decode(ids: np.ndarray, lengths: list[int]) -> list[str]:
     return [ids[i, :n].tobytes().decode("utf-8") for i, n in enumerate(lengths)]
 
 
+def per_call_microseconds(fn, repeat: int, number: int = 20_000) -> float:
+    return min(timeit.repeat(fn, number=number, repeat=max(repeat, 3))) / number * 1e6
+
+
+def per_call(prompt: str, repeat: int) -> None:
+    """Single calls on one short prompt: the fixed cost of each API call."""
+    print(f"\nper call, one prompt of {len(prompt)} characters (best of {max(repeat, 3)} x 20,000 calls)")
+    print(f"{'call':<34} {'us':>8} {'ratio':>8}")
+    utf8 = prompt.encode("utf-8")
+    rows = [len(utf8)]
+    base_ids, _ = cpython_encode([prompt])
+    baselines = {
+        "encode": per_call_microseconds(lambda: prompt.encode("utf-8"), repeat),
+        "encode_batch": per_call_microseconds(lambda: cpython_encode([prompt]), repeat),
+        "decode": per_call_microseconds(lambda: utf8.decode("utf-8"), repeat),
+        "decode_batch": per_call_microseconds(lambda: cpython_decode(base_ids, rows), repeat),
+    }
+    for call, base in baselines.items():
+        print(f"{call + '  CPython':<34} {base:8.2f} {1:7.2f}x")
+        for scheme in SCHEMES:
+            c = Codec(scheme)
+            data = c.encode(prompt)
+            ids = c.encode_batch([prompt])["input_ids"]
+            fn = {
+                "encode": lambda c=c: c.encode(prompt),
+                "encode_batch": lambda c=c: c.encode_batch([prompt]),
+                "decode": lambda c=c, data=data: c.decode(data),
+                "decode_batch": lambda c=c, ids=ids: c.decode_batch(ids),
+            }[call]
+            us = per_call_microseconds(fn, repeat)
+            print(f"{call + '  bygpt ' + scheme:<34} {us:8.2f} {base / us:7.2f}x")
+
+
 def run(corpus_dir: Path | None, repeat: int) -> None:
     files = corpus_files(corpus_dir)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
@@ -106,6 +145,8 @@ def run(corpus_dir: Path | None, repeat: int) -> None:
         ids = c.encode_batch(prose)["input_ids"]
         assert c.decode_batch(ids, errors="strict") == prose
         row(f"decode  bygpt {scheme}", median_seconds(lambda c=c, ids=ids: c.decode_batch(ids), repeat), t_base_dec)
+
+    per_call(prose[5][:100], repeat)  # the same prompt as ja-prose.txt[5000:5100]
 
     print(f"\n{'corpus':<14} {'scheme':<8} {'chars/step':>10} {'bytes/char':>10} {'straddling':>10} {'filler':>7}")
     for name, path in files.items():

@@ -332,6 +332,19 @@ struct PyCodec {
     codec: Codec,
 }
 
+/// A yes/no argument taken as Python's `bool(x)` would, as the Python layer
+/// did before `encode` moved here.
+#[derive(Clone, Copy)]
+struct Flag(bool);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Flag {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        obj.is_truthy().map(Flag)
+    }
+}
+
 /// Truncation arguments: (max bytes or None, "right" | "left").
 #[derive(FromPyObject)]
 struct TruncationArgs(Option<usize>, String);
@@ -467,16 +480,37 @@ impl PyCodec {
         }
     }
 
-    /// Encodes a str; the result's length is a multiple of 4.
-    fn _encode<'py>(
+    /// Encodes ``text``; the result's length is a multiple of 4.
+    ///
+    /// Special-token names in the text stay plain text unless
+    /// ``parse_special``. ``add_special_tokens`` wraps the text in
+    /// ``<|bos|>`` ... ``<|eos|>`` blocks; ``add_bos``/``add_eos`` choose
+    /// each one on its own (they default to ``add_special_tokens``).
+    // Defined here rather than in Python: one short prompt pays the argument
+    // handling on every call, and a Python wrapper doubled it (issue 10).
+    #[pyo3(signature = (text, *, parse_special = Flag(false), add_special_tokens = Flag(false), add_bos = None, add_eos = None))]
+    fn encode<'py>(
         &self,
         py: Python<'py>,
-        text: &Bound<'py, PyString>,
-        encoding: EncodeArgs,
+        text: &Bound<'py, PyAny>,
+        parse_special: Flag,
+        add_special_tokens: Flag,
+        add_bos: Option<Flag>,
+        add_eos: Option<Flag>,
     ) -> PyResult<Bound<'py, PyBytes>> {
+        let text = text.cast::<PyString>().map_err(|_| {
+            let kind = text.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+            PyTypeError::new_err(format!("text must be str, not {kind}"))
+        })?;
         let text = text_ref(text)?;
         let t = text.get();
-        let opts = self.encode_options(&encoding)?;
+        let opts = EncodeOptions {
+            parse_special: parse_special.0,
+            bos: add_bos.unwrap_or(add_special_tokens).0,
+            eos: add_eos.unwrap_or(add_special_tokens).0,
+            max_len: None,
+            truncation_side: Side::Right,
+        };
         let (bytes, _) = maybe_detach(py, t.units(), true, || self.codec.encode(t, &opts))
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(PyBytes::new(py, &bytes))

@@ -180,8 +180,46 @@ def test_decode_accepts_buffers_and_int_arrays(scheme):
 def test_encode_rejects_non_str():
     c = Codec()
     for bad in (b"bytes", None, 12, ["a"]):
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match=f"text must be str, not {type(bad).__name__}"):
             c.encode(bad)
+
+
+def test_encode_flags_are_taken_as_bool_would():
+    # encode is the native method itself (no Python frame per call); its
+    # flags keep the Python layer's bool(x) semantics.
+    c = Codec()
+    text = "前<|eos|>後"
+    assert c.encode(text, parse_special=1) == c.encode(text, parse_special=True)
+    assert c.encode(text, parse_special=np.bool_(True)) == c.encode(text, parse_special=True)
+    assert c.encode(text, add_special_tokens=0) == c.encode(text)
+    wrapped = c.encode(text, add_special_tokens="yes", add_eos=False)
+    assert wrapped[:4] == c.special_bytes("<|bos|>") and wrapped[-4:] != c.special_bytes("<|eos|>")
+    assert c.encode(text, add_eos=True) == c.encode(text) + c.special_bytes("<|eos|>")
+    with pytest.raises(TypeError):
+        c.encode(text, True)  # flags are keyword-only
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("special_mask", [False, True, 1])
+def test_encode_batch_fast_path_matches_the_general_one(scheme, side, special_mask):
+    # The usual options are looked up, not rebuilt; the same layout spelled
+    # out with a multiple of 4 (which changes nothing) takes the general path.
+    c = Codec(scheme)
+    texts = ["短い", "これはもう少し長い文です。", ""]
+    fast = c.encode_batch(texts, padding_side=side, return_special_tokens_mask=special_mask)
+    general = c.encode_batch(
+        texts, padding_side=side, return_special_tokens_mask=special_mask, pad_to_multiple_of=4, truncation_side="left"
+    )
+    assert (
+        fast.keys()
+        == general.keys()
+        == ({"input_ids", "attention_mask"} | ({"special_tokens_mask"} if special_mask else set()))
+    )
+    for k in fast:
+        assert fast[k].dtype == np.uint8 and fast[k].flags.writeable and fast[k].flags.c_contiguous
+        np.testing.assert_array_equal(fast[k], general[k])
+    with pytest.raises(ValueError, match="padding_side"):
+        c.encode_batch(texts, padding_side=["right"])  # unhashable: refused by the general checks
 
 
 def test_encode_batch_shapes_mask_and_padding(scheme):

@@ -38,7 +38,22 @@ class _Codec:
     def scheme(self) -> Scheme: ...
     def _special_tokens(self) -> list[tuple[str, int]]: ...
     def special_bytes(self, name: str) -> bytes: ...
-    def _encode(self, text: str, encoding: _Encoding) -> bytes: ...
+    def encode(
+        self,
+        text: str,
+        *,
+        parse_special: bool = False,
+        add_special_tokens: bool = False,
+        add_bos: bool | None = None,
+        add_eos: bool | None = None,
+    ) -> bytes:
+        """Encodes ``text``; the result's length is a multiple of 4.
+
+        Special-token names in the text stay plain text unless
+        ``parse_special``. ``add_special_tokens`` wraps the text in
+        ``<|bos|>`` ... ``<|eos|>`` blocks; ``add_bos``/``add_eos`` choose
+        each one on its own (they default to ``add_special_tokens``).
+        """
     def decode(self, data: Any, *, errors: Errors = "strict", skip_special_tokens: bool = False) -> str: ...
     def _encode_rows(self, texts: list[str], encoding: _Encoding) -> list[bytes]: ...
     def _encode_batch(self, texts: list[str], encoding: _Encoding, layout: _Layout) -> _Batch: ...
