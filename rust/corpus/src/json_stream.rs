@@ -572,7 +572,7 @@ mod tests {
     }
 
     fn reference(line: &[u8]) -> Result<Vec<u32>, FieldError> {
-        string_field(line, "text").map(|t| match t {
+        string_field(line, "text", &mut Vec::new()).map(|t| match t {
             JsonText::Utf8(s) => s.chars().map(u32::from).collect(),
             JsonText::Wtf8(c) => c,
         })
