@@ -42,3 +42,23 @@ def test_benchmark_falls_back_to_the_samples_with_a_note(tmp_path, script, args)
         [sys.executable, str(path), "--corpus-dir", str(tmp_path / "nowhere")], capture_output=True, text=True
     )
     assert explicit.returncode == 1 and "not found" in explicit.stderr and "Traceback" not in explicit.stderr
+
+
+def test_per_call_ab_runs_two_interpreters_side_by_side():
+    path = ROOT / "benchmarks" / "per_call_ab.py"
+    if not path.exists():
+        pytest.skip("benchmarks/ is not next to these tests")
+    proc = subprocess.run(
+        [sys.executable, str(path), "--other", sys.executable, "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()[2:]]
+    assert {f"{r[0]} {r[1]}" for r in rows} == {
+        f"{call} {scheme}"
+        for call in ("encode", "encode_batch", "decode", "decode_batch")
+        for scheme in ("jpblock", "utf8")
+    }
+    assert all(float(v) > 0 for r in rows for v in r[2:6])
