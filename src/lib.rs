@@ -349,7 +349,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Flag {
 #[derive(FromPyObject)]
 struct TruncationArgs(Option<usize>, String);
 
-/// Encoding arguments: (parse_special, bos, eos, truncation), as `Codec._encoding` builds them.
+/// Encoding arguments: (parse_special, bos, eos, truncation), as `Codec.encode_rows` and `Codec.encode_batch` build them.
 #[derive(FromPyObject)]
 struct EncodeArgs(bool, bool, bool, TruncationArgs);
 
@@ -488,7 +488,10 @@ impl PyCodec {
     /// each one on its own (they default to ``add_special_tokens``).
     // Defined here rather than in Python: one short prompt pays the argument
     // handling on every call, and a Python wrapper doubled it (issue 10).
-    #[pyo3(signature = (text, *, parse_special = Flag(false), add_special_tokens = Flag(false), add_bos = None, add_eos = None))]
+    #[pyo3(
+        signature = (text, *, parse_special = Flag(false), add_special_tokens = Flag(false), add_bos = None, add_eos = None),
+        text_signature = "(self, /, text, *, parse_special=False, add_special_tokens=False, add_bos=None, add_eos=None)"
+    )]
     fn encode<'py>(
         &self,
         py: Python<'py>,

@@ -27,6 +27,8 @@ import torch  # noqa: E402  (not instrumented: only its tensors are used)
 CODECS = [Codec(s) for s in bygpt_codec.SCHEMES] + [Codec("jpblock", special_tokens={"<|u|>": 256})]
 EXPECTED = (TypeError, ValueError, MemoryError)
 # Lengths from tiny to absurd: whole blocks, not whole blocks, negative, past 2**64.
+# add_bos/add_eos: None (follow add_special_tokens) or anything with a truth value.
+FLAGS = [None, False, True, 0, 1, np.bool_(True)]
 LENGTHS = [0, 3, 4, 8, 12, 40, -4, 2**40, 2**61, 2**61 + 4, 2**62, 2**63, 2**64 + 4, 2**70]
 
 
@@ -57,10 +59,21 @@ def one_input(data: bytes) -> None:
         if op == 0:
             t = text(fdp, 40)
             parse, add = fdp.ConsumeBool(), fdp.ConsumeBool()
-            encoded = codec.encode(t, parse_special=parse, add_special_tokens=add)
+            # encode is the native method: its flags are taken as bool(x) would.
+            bos = FLAGS[fdp.ConsumeIntInRange(0, len(FLAGS) - 1)]
+            eos = FLAGS[fdp.ConsumeIntInRange(0, len(FLAGS) - 1)]
+            if fdp.ConsumeIntInRange(0, 15) == 0:
+                not_text = [t.encode("utf-8", "surrogatepass"), None, 7, [t]][fdp.ConsumeIntInRange(0, 3)]
+                try:
+                    codec.encode(not_text)
+                except TypeError:
+                    return
+                raise AssertionError(f"encode accepted {type(not_text).__name__}")
+            encoded = codec.encode(t, parse_special=parse, add_special_tokens=add, add_bos=bos, add_eos=eos)
             assert len(encoded) % 4 == 0
             decoded = codec.decode(encoded)
-            if not parse and not add:
+            wrapped = any(add if f is None else bool(f) for f in (bos, eos))
+            if not parse and not wrapped:
                 assert decoded == t
         elif op == 1:
             raw = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 64))
