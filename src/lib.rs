@@ -244,9 +244,10 @@ struct Input<'a> {
 /// with the GIL released for large work. Any other C-contiguous buffer
 /// (bytearray, numpy, memoryview) is also read in place, but with the GIL
 /// held throughout, so that no Python code can write it meanwhile (work is
-/// still spread over threads). Other buffers are copied; anything else (int
-/// arrays, tensors, lists of ints) goes through the Python helper, which
-/// checks every value is in 0..=255.
+/// still spread over threads). Other buffers are copied. C-contiguous int64
+/// buffers are narrowed to bytes here, every value checked to be in 0..=255;
+/// anything else (other int arrays, tensors, lists of ints) goes through the
+/// Python helper, which checks the same.
 fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(Input<'_>) -> PyResult<R>) -> PyResult<R> {
     with_buffer(data, false, f)
 }
@@ -277,9 +278,49 @@ fn with_buffer<R>(
         }
         return f(Input { data: &buf.to_vec(data.py())?, frozen: true });
     }
+    // int64 ids (numpy, or a torch tensor's .numpy()): what models hand back.
+    // Narrowed here in one pass, instead of numpy's min, max and astype.
+    if let Ok(buf) = PyBuffer::<i64>::get(data) {
+        // PyBuffer's format check ignores the byte order: ">q" passes it.
+        let native = match buf.format().to_bytes().first() {
+            Some(b'>' | b'!') => cfg!(target_endian = "big"),
+            Some(b'<') => cfg!(target_endian = "little"),
+            _ => true,
+        };
+        if native && buf.is_c_contiguous() && buf.dimensions() == if matrix { 2 } else { 1 } {
+            // SAFETY: as above: the buffer is held until dropped and the GIL
+            // stays held while the slice is read and copied; get() has checked
+            // the item size and alignment. An empty buffer may have no storage.
+            let ids: &[i64] = match buf.item_count() {
+                0 => &[],
+                n => unsafe { std::slice::from_raw_parts(buf.buf_ptr() as *const i64, n) },
+            };
+            let narrowed = narrow_to_bytes(ids).map_err(|(at, value)| {
+                PyValueError::new_err(format!(
+                    "byte values must be in 0..255; found {value} at flat index {at}"
+                ))
+            })?;
+            return f(Input { data: &narrowed, frozen: true });
+        }
+    }
     let py = data.py();
     let converted = py.import("bygpt_codec._convert")?.call_method1("as_bytes", (data,))?;
     f(Input { data: converted.cast::<PyBytes>()?.as_bytes(), frozen: true })
+}
+
+/// `ids` as bytes, or the first id outside 0..=255 (its index and value).
+fn narrow_to_bytes(ids: &[i64]) -> Result<Vec<u8>, (usize, i64)> {
+    // Checked a few thousand at a time without branching per id (vectorised),
+    // then narrowed in a second vectorised pass.
+    const RUN: usize = 4096;
+    for (k, run) in ids.chunks(RUN).enumerate() {
+        if run.iter().fold(0u64, |acc, &v| acc | (v as u64 >> 8)) != 0 {
+            let i = run.iter().position(|v| !(0..=255).contains(v)).unwrap_or(0);
+            return Err((k * RUN + i, run[i]));
+        }
+    }
+    // Truncating cast: every id is in 0..=255 here.
+    Ok(ids.iter().map(|&v| v as u8).collect())
 }
 
 /// Runs `f` with the GIL released when the work is large and `frozen` says

@@ -157,3 +157,51 @@ def test_codecs_pickle_across_processes():
     assert results == [codec.encode(t, parse_special=True) for t in texts]
     error = pickle.loads(pickle.dumps(DecodeError("bad", 3, row=2)))
     assert (error.position, error.row) == (3, 2)
+
+
+def _int64_layouts(ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The same int64 ids in every layout a caller may hold: the fast path
+    (C-contiguous, aligned, native order) and those converted in Python."""
+    wide = np.zeros((ids.shape[0], 2 * ids.shape[1]), dtype=np.int64)
+    wide[:, ::2] = ids
+    raw = bytearray(ids.astype(np.int64).nbytes + 1)
+    unaligned = np.frombuffer(raw, dtype=np.int64, offset=1).reshape(ids.shape)
+    unaligned[...] = ids
+    return {
+        "contiguous": np.ascontiguousarray(ids, dtype=np.int64),
+        "strided": wide[:, ::2],
+        "big-endian": ids.astype(">i8"),
+        "unaligned": unaligned,
+        "fortran": np.asfortranarray(ids, dtype=np.int64),
+    }
+
+
+@pytest.mark.parametrize("scheme", ["jpblock", "utf8"])
+def test_int64_batches_decode_as_their_bytes(prose, scheme):
+    # A model's ids are int64: narrowed in Rust when the layout allows, in numpy otherwise.
+    c = Codec(scheme)
+    docs = [prose[i : i + 700] for i in range(0, 7000, 700)]
+    ids = c.encode_batch(docs)["input_ids"]  # 10 x ~2,000: several 4,096-id runs
+    for name, layout in _int64_layouts(ids).items():
+        assert c.decode_batch(layout) == docs, name
+        assert c.decode(layout[3]) == docs[3], name
+    torch = pytest.importorskip("torch")
+    assert c.decode_batch(torch.from_numpy(ids.astype(np.int64))) == docs
+    assert c.decode_batch(np.zeros((2, 0), dtype=np.int64)) == ["", ""]
+    assert c.decode(np.zeros(0, dtype=np.int64)) == ""
+
+
+@pytest.mark.parametrize("value", [256, -1, 2**63 - 1, -(2**63)])
+@pytest.mark.parametrize("at", [0, 4095, 4096, 9_000])
+def test_int64_ids_out_of_range_are_named_where_they_are(value, at):
+    c = Codec()
+    ids = np.full((3, 4000), 0x61, dtype=np.int64)
+    ids.reshape(-1)[at] = value
+    for layout in _int64_layouts(ids).values():
+        with pytest.raises(ValueError, match=rf"found {value} at flat index {at}$"):
+            c.decode_batch(layout)
+        row, col = divmod(at, ids.shape[1])
+        with pytest.raises(ValueError, match=rf"found {value} at flat index {col}$"):
+            c.decode(layout[row])
+    with pytest.raises(ValueError, match="one row"):
+        c.decode(ids)

@@ -358,10 +358,12 @@ class Codec(_Codec):
             n_rows, width = rows.shape
             if width == 0 or n_rows == 0:
                 return [""] * n_rows
-            if isinstance(rows, np.ndarray) and rows.dtype == np.uint8 and rows.flags.c_contiguous:
-                data = rows  # copied once, in Rust
-            else:
-                data = _convert.as_uint8_matrix(rows)[0]
+            data = _convert.to_numpy(rows)  # a tensor's numpy view (copied off the GPU)
+            # uint8 is copied once in Rust, int64 (a model's ids) range-checked
+            # and narrowed in one pass there; other layouts are converted here.
+            native = data.dtype == np.uint8 or data.dtype == np.int64
+            if not (native and data.flags.c_contiguous and data.flags.aligned):
+                data = _convert.as_uint8_matrix(data)[0]
             return self._decode_matrix(data, width, errors=errors, skip_special_tokens=skip_special_tokens)
         if isinstance(rows, (bytes, bytearray, memoryview, str)):
             raise TypeError("rows must be a batch (a 2-D array or a list of rows); use decode for one row")

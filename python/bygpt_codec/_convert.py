@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 
-def _to_numpy(obj: Any) -> np.ndarray:
+def to_numpy(obj: Any) -> np.ndarray:
+    """An array, tensor, list of ints or buffer as a numpy array (no copy where possible)."""
     if isinstance(obj, np.ndarray):
         return obj
     module = type(obj).__module__
@@ -56,7 +57,7 @@ def _checked_uint8(arr: np.ndarray) -> np.ndarray:
 
 def as_bytes(obj: Any) -> bytes:
     """One row of byte data as bytes."""
-    arr = _to_numpy(obj)
+    arr = to_numpy(obj)
     if arr.ndim != 1:
         raise ValueError(f"expected one row of bytes (1-D), got an array of shape {arr.shape}")
     return _checked_uint8(arr).tobytes()
@@ -64,7 +65,7 @@ def as_bytes(obj: Any) -> bytes:
 
 def as_uint8_matrix(obj: Any) -> tuple[bytes, int, int]:
     """A 2-D batch as (C-contiguous bytes, rows, width)."""
-    arr = _to_numpy(obj)
+    arr = to_numpy(obj)
     if arr.ndim != 2:
         raise ValueError(f"expected a 2-D batch, got shape {arr.shape}")
     rows, width = arr.shape
