@@ -53,7 +53,7 @@ pub use codec::{Codec, EncodeOptions, LimitTooSmall};
 pub use decode::{DecodeError, DecodeErrorKind, DecodeOptions, ErrorMode, Sink};
 pub use decoder::{Decoder, Split, Utf8DecodeError, Utf8Errors, Utf8Out, Utf8StreamDecoder};
 pub use parallel::PARALLEL_MIN;
-pub use scheme::{Scheme, BLOCK, FILLER, SPECIAL_LEAD};
+pub use scheme::{utf8_code, Scheme, BLOCK, FILLER, SPECIAL_LEAD};
 pub use special::{
     SpecialTokenError, SpecialTokens, BOS, BOS_ID, EOS, EOS_ID, FIRST_USER_ID, MASK, MASK_ID, MAX_ID,
 };
