@@ -130,6 +130,9 @@ _PLAIN_LAYOUTS = {
 
 
 def _specials(add_special_tokens: bool, add_bos: bool | None, add_eos: bool | None) -> tuple[bool, bool]:
+    if add_bos is None and add_eos is None:  # the usual call
+        both = bool(add_special_tokens)
+        return both, both
     bos = bool(add_special_tokens) if add_bos is None else bool(add_bos)
     eos = bool(add_special_tokens) if add_eos is None else bool(add_eos)
     return bos, eos
@@ -234,27 +237,14 @@ class Codec(_Codec):
         1 over special blocks and over padding, as transformers marks them.
         """
         texts = self._texts(texts)
-        # The common call (a prompt, a collator's batch) skips the general
-        # argument checks: its options are looked up, not rebuilt (issue 10).
-        if add_bos is None and add_eos is None:
-            bos = eos = bool(add_special_tokens)
-        else:
-            bos, eos = _specials(add_special_tokens, add_bos, add_eos)
-        if not truncation and truncation_side == "right":
-            cut = _NO_TRUNCATION
-        else:
-            cut = self._truncation(max_length, truncation, truncation_side)
-        layout = None
-        if padding == "longest" and max_length is None and pad_to_multiple_of is None:
-            try:
-                layout = _PLAIN_LAYOUTS.get((padding_side, return_tensors, return_special_tokens_mask))
-            except TypeError:  # an unhashable argument: _layout says what is wrong with it
-                pass
-        if layout is None:
-            layout = self._layout(
+        bos, eos = _specials(add_special_tokens, add_bos, add_eos)
+        buffers = self._encode_batch(
+            texts,
+            (bool(parse_special), bos, eos, self._truncation(max_length, truncation, truncation_side)),
+            self._layout(
                 padding_side, padding, max_length, pad_to_multiple_of, return_tensors, return_special_tokens_mask
-            )
-        buffers = self._encode_batch(texts, (bool(parse_special), bos, eos, cut), layout)
+            ),
+        )
         return _as_arrays(buffers, return_tensors)
 
     def pad_batch(
@@ -304,6 +294,8 @@ class Codec(_Codec):
     @staticmethod
     def _truncation(max_length: int | None, truncation: bool, side: str) -> tuple[int | None, str]:
         """The native truncation arguments: (bytes to keep or None, side)."""
+        if not truncation and side == "right":  # the usual call: nothing to check
+            return _NO_TRUNCATION
         side = _choice("truncation_side", side, ("right", "left"))
         if not truncation:
             return None, side
@@ -322,6 +314,15 @@ class Codec(_Codec):
     ) -> tuple[int | None, int | None, int | None, str, bool, bool]:
         """The native layout arguments: (width, multiple_of, max_length,
         padding_side, int64, special_mask)."""
+        if padding == "longest" and max_length is None and multiple is None:
+            # The usual call (a prompt, a collator's batch): looked up, not
+            # rebuilt and re-checked, which a short call notices (issue 10).
+            try:
+                plain = _PLAIN_LAYOUTS.get((padding_side, return_tensors, special_mask))
+            except TypeError:  # an unhashable argument: the checks below name it
+                plain = None
+            if plain is not None:
+                return plain
         _choice("padding", padding, ("longest", "max_length"))
         _choice("return_tensors", return_tensors, ("np", "pt"))
         if padding == "max_length" and max_length is None:
