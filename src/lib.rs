@@ -252,7 +252,8 @@ fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(Input<'_>) -> PyResult<
     with_buffer(data, false, f)
 }
 
-/// [`with_bytes`], also accepting a matrix when `matrix` is set.
+/// [`with_bytes`], also accepting a matrix when `matrix` is set (then any
+/// layout the Python helper converts: strided, big-endian, other int types).
 fn with_buffer<R>(
     data: &Bound<'_, PyAny>,
     matrix: bool,
@@ -304,7 +305,12 @@ fn with_buffer<R>(
         }
     }
     let py = data.py();
-    let converted = py.import("bygpt_codec._convert")?.call_method1("as_bytes", (data,))?;
+    let convert = py.import("bygpt_codec._convert")?;
+    let converted = if matrix {
+        convert.call_method1("as_uint8_matrix", (data,))?.get_item(0)?
+    } else {
+        convert.call_method1("as_bytes", (data,))?
+    };
     f(Input { data: converted.cast::<PyBytes>()?.as_bytes(), frozen: true })
 }
 

@@ -354,17 +354,15 @@ class Codec(_Codec):
         :class:`DecodeError` naming the row (``.row``) and the byte offset
         (``.position``). ``errors="replace"`` never fails and puts U+FFFD in
         place of each malformed unit (for raw model output, say)."""
-        np, _convert = _numpy()
+        _convert = _numpy()[1]
         if _convert.is_matrix(rows):
             n_rows, width = rows.shape
             if width == 0 or n_rows == 0:
                 return [""] * n_rows
-            data = _convert.to_numpy(rows)  # a tensor's numpy view (copied off the GPU)
-            # uint8 is copied once in Rust, int64 (a model's ids) range-checked
-            # and narrowed in one pass there; other layouts are converted here.
-            native = data.dtype == np.uint8 or data.dtype == np.int64
-            if not (native and data.flags.c_contiguous and data.flags.aligned):
-                data = _convert.as_uint8_matrix(data)[0]
+            # A tensor as its numpy view (copied off the GPU). The bindings copy
+            # uint8 once and narrow C-contiguous int64 (a model's ids) in one
+            # checked pass; other layouts go through _convert.as_uint8_matrix.
+            data = _convert.to_numpy(rows)
             return self._decode_matrix(data, width, errors=errors, skip_special_tokens=skip_special_tokens)
         if isinstance(rows, (bytes, bytearray, memoryview, str)):
             raise TypeError("rows must be a batch (a 2-D array or a list of rows); use decode for one row")
